@@ -1,0 +1,37 @@
+"""The experiment command line: ``python -m hw3 COMMAND [options]``; ``python -m hw3 COMMAND -h`` for help.
+
+Each command is a module of this package exposing ``configure(parser)`` and ``run(args)``.
+"""
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "data": ("hw3.datasets_cli", "fetch and verify MNIST and LFW into datasets/"),
+    "cnn": ("hw3.cnn_experiment", "Problem 1: train ConvNet, sweep the accuracy table"),
+    "contrastive": ("hw3.contrastive_experiment", "Problem 2: Siamese network on MNIST, and LFW faces"),
+    "judge": ("hw3.judge", "train or check the MNIST judge classifier that scores generated digits"),
+    "cvae": ("hw3.cvae_experiment", "Problem 3: train the conditional VAE, sample the 10x10 grid"),
+    "gan": ("hw3.gan_experiment", "Problem 4: train the DCGAN, save grids and loss curves"),
+    "report": ("hw3.report", "run or reuse every experiment and write one report"),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hw3", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue  # a command whose module is not written yet
+        modules[name].configure(commands.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    return modules[args.command].run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
