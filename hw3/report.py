@@ -1,0 +1,669 @@
+"""``python -m hw3 report``: run (or reuse) the four experiments and write ONE self-contained report.
+
+    python -m hw3 report --impl solution --quick        # a few minutes on a laptop CPU
+    python -m hw3 report --impl solution                # the writeup's full budgets (hours on a CPU)
+    python -m hw3 report --reuse                        # reuse outputs already in runs/<problem>/
+
+Each experiment runs as a subprocess ``python -m hw3 <problem> --impl FOLDER --out OUT/<problem>``
+(plus ``--quick`` / ``--seed``), so one problem that crashes or is not implemented does not stop
+the others. Every experiment writes ``OUT/<problem>/summary.json`` listing its deliverables
+(figures, tables, metrics); the report collects them, checks them off against the deliverables of
+the original homework's writeup, and writes ``OUT/report.html`` -- one file, figures embedded as
+base64 PNGs -- or, with ``--format md``, ``OUT/report.md`` with its PNGs in ``OUT/report_files/``.
+
+A problem whose student code is not implemented, or whose experiment fails, gets a section saying
+so (with the experiment's own error line and the end of its log); the report is written anyway.
+The exit status is 0 when the report was written, whatever the problems' outcome; with
+``--strict`` it is 1 when any selected problem did not run to the end or lacks a deliverable.
+Usage errors (a missing implementation folder, an unknown problem) exit with status 2.
+
+Logs and provenance of each run go to ``OUT/logs/<problem>.log`` and ``OUT/logs/<problem>.json``.
+With ``--reuse``, an experiment is re-run only when its ``summary.json`` is missing, or when the
+recorded provenance says it came from a different implementation folder or mode (quick/full), or
+failed; outputs without provenance (you ran ``python -m hw3 gan`` yourself) are reused as they are.
+"""
+import base64
+import csv
+import datetime
+import html
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hw3 import REPO_ROOT, impl
+
+# --- what the report holds --------------------------------------------------------------------
+
+PROBLEMS = {  # command -> (problem number, title)
+    "cnn": (1, "Convolutional networks (cnn.py)"),
+    "contrastive": (2, "Siamese network and contrastive loss (contrastive.py)"),
+    "cvae": (3, "Conditional variational autoencoder (cvae.py)"),
+    "gan": (4, "Deep convolutional GAN (gan.py)"),
+}
+
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".svg": "image/svg+xml"}
+TABLE_TYPES = {".csv", ".md", ".tsv"}
+TEXT_TYPES = {".txt", ".json", ".log"}
+
+
+@dataclass
+class Deliverable:
+    """One deliverable of the original homework's writeup, found among an experiment's outputs by words.
+
+    An output matches when every word of at least one of ``words`` occurs in its summary.json key,
+    file name or caption (lower case; "-", "_", "/", "." and spaces all count as separators).
+    """
+    label: str
+    kind: str  # "figure" or "table"
+    words: tuple
+    extra_credit: bool = False
+
+
+DELIVERABLES = {
+    "cnn": [
+        Deliverable("Test accuracy for each pooling and kernel size", "table", (("accuracy",),)),
+    ],
+    "contrastive": [
+        Deliverable("MNIST: learning curve of the contrastive loss (training set)", "figure",
+                    (("mnist", "curve"), ("mnist", "loss"), ("curve",), ("loss",))),
+        Deliverable("MNIST: embedding of the training set", "figure",
+                    (("mnist", "embedding", "train"), ("embedding", "train"))),
+        Deliverable("MNIST: embedding of the test set", "figure",
+                    (("mnist", "embedding", "test"), ("embedding", "test"))),
+        Deliverable("MNIST: distances of 20 pairs from the training set", "table",
+                    (("mnist", "pair", "train"), ("pair", "train"))),
+        Deliverable("MNIST: distances of 20 pairs from the test set", "table",
+                    (("mnist", "pair", "test"), ("pair", "test"))),
+        Deliverable("LFW (extra credit): learning curve", "figure", (("lfw", "curve"), ("lfw", "loss")), True),
+        Deliverable("LFW (extra credit): embedding of the training set", "figure",
+                    (("lfw", "embedding", "train"),), True),
+        Deliverable("LFW (extra credit): embedding of the test set", "figure", (("lfw", "embedding", "test"),), True),
+        Deliverable("LFW (extra credit): distances of 20 pairs from the training set", "table",
+                    (("lfw", "pair", "train"),), True),
+        Deliverable("LFW (extra credit): distances of 20 pairs from the test set", "table",
+                    (("lfw", "pair", "test"),), True),
+    ],
+    "cvae": [
+        Deliverable("Generated digits conditioned on each label (10x10 grid)", "figure",
+                    (("grid",), ("sample",), ("generated",))),
+    ],
+    "gan": [
+        Deliverable("Generated digits after 250 iterations", "figure", (("250",),)),
+        Deliverable("Generated digits after 500 iterations", "figure", (("500",),)),
+        Deliverable("Generated digits after 1000 iterations", "figure", (("1000",),)),
+        Deliverable("Generated digits at the end of training", "figure", (("final",), ("end",), ("last",))),
+    ],
+}
+
+
+# --- reading an experiment's summary.json -----------------------------------------------------
+
+@dataclass
+class Item:
+    """One entry of a summary.json: a file (figure, table, text) or a metric."""
+    key: str
+    kind: str  # "figure", "table", "text", "file" or "metric"
+    value: object = None  # the metric's value
+    path: Path = None  # the file, resolved against the run folder
+    caption: str = ""
+    missing: bool = False  # a file listed but absent
+
+    @property
+    def words(self) -> str:
+        text = " ".join([self.key, self.path.name if self.path else "", self.caption or ""]).lower()
+        return " " + re.sub(r"[\s_\-/.\[\]:]+", " ", text) + " "
+
+
+def file_kind(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return ("figure" if suffix in IMAGE_TYPES else "table" if suffix in TABLE_TYPES
+            else "text" if suffix in TEXT_TYPES else None)
+
+
+def looks_like_file(value) -> bool:
+    return isinstance(value, str) and "\n" not in value and file_kind(value) is not None
+
+
+def collect(summary, run_dir: Path) -> list:
+    """Flatten a summary.json into Items. Strings naming a figure/table/text file become file items;
+    a dict with a "path" (or "file") entry is one file item whose "caption"/"title" captions it;
+    anything else is a metric named by its key path ("metrics.accuracy.avg_5")."""
+    items = []
+
+    def file_item(key, name, caption=""):
+        path = Path(name) if Path(name).is_absolute() else run_dir / name
+        items.append(Item(key, file_kind(name), path=path, caption=caption or "", missing=not path.is_file()))
+
+    def walk(node, key):
+        if isinstance(node, dict):
+            name = node.get("path", node.get("file"))
+            if looks_like_file(name):
+                caption = node.get("caption") or node.get("title") or node.get("description") or ""
+                file_item(key, name, str(caption))
+                return
+            for k, v in node.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list) and not all(isinstance(v, (int, float, bool)) or v is None for v in node):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+        elif looks_like_file(node):
+            file_item(key, node)
+        else:
+            items.append(Item(key, "metric", value=node))
+
+    walk(summary, "")
+    return items
+
+
+def has_word(text: str, word: str) -> bool:
+    """A number matches as a whole number ("250" in "iter250" but not in "2500"); a longer word
+    anywhere ("embedding" in "embeddings"); a short word only as a whole word ("end", not "legend")."""
+    if word.isdigit():
+        return re.search(rf"(?<!\d){word}(?!\d)", text) is not None
+    return f" {word} " in text or (len(word) > 3 and word in text)
+
+
+def has_words(item: Item, words) -> bool:
+    return all(has_word(item.words, w) for w in words)
+
+
+def match(deliverable: Deliverable, items: list) -> list:
+    """The items that hold a deliverable: the best-matching alternative of its words that finds any."""
+    candidates = [i for i in items if i.kind == deliverable.kind and not i.missing]
+    for words in deliverable.words:
+        found = [i for i in candidates if has_words(i, words)]
+        if found:
+            return found
+    return []
+
+
+# --- running the experiments ------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What happened to one problem's experiment."""
+    problem: str
+    status: str  # "ok", "not implemented", "failed", "unavailable"
+    message: str = ""
+    seconds: float = 0.0
+    reused: bool = False
+    log_tail: str = ""
+    command: list = field(default_factory=list)
+    summary: dict = None
+    items: list = field(default_factory=list)
+    found: dict = field(default_factory=dict)  # deliverable label -> items
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+NOT_IMPLEMENTED = re.compile(r"not implemented|NotImplementedError", re.IGNORECASE)
+
+
+def experiment_available(problem: str) -> bool:
+    return importlib.util.find_spec(f"hw3.{problem}_experiment") is not None
+
+
+def experiment_command(problem: str) -> list:
+    """The command line that runs one experiment (tests replace it by a fake experiment)."""
+    return [sys.executable, "-m", "hw3", problem]
+
+
+def error_line(output: str) -> str:
+    """The most telling line of a failed run: its line about 'not implemented', else its last error."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if NOT_IMPLEMENTED.search(line):
+            return line
+    for line in reversed(lines):
+        if line.lower().startswith(("error", "traceback")) or "Error" in line.split(":")[0]:
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+def tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def provenance_path(out: Path, problem: str) -> Path:
+    return out / "logs" / f"{problem}.json"
+
+
+def reusable(out: Path, problem: str, folder: Path, quick: bool):
+    """(True, note) when OUT/<problem>/summary.json can be reused; (False, reason) otherwise."""
+    if not (out / problem / "summary.json").is_file():
+        return False, "no earlier outputs"
+    record = provenance_path(out, problem)
+    if not record.is_file():
+        return True, "reused earlier outputs (implementation and mode not recorded)"
+    try:
+        meta = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return True, "reused earlier outputs (unreadable provenance)"
+    if meta.get("status") != "ok":
+        return False, "the earlier run did not succeed"
+    if meta.get("impl") != str(folder) or bool(meta.get("quick")) != quick:
+        return False, (f"earlier outputs came from {meta.get('impl')} "
+                       f"({'quick' if meta.get('quick') else 'full'} mode)")
+    return True, f"reused outputs of {meta.get('finished', 'an earlier run')}"
+
+
+def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args) -> Outcome:
+    """Run ``python -m hw3 <problem>`` as a subprocess, its output to OUT/logs/<problem>.log."""
+    run_dir = out / problem
+    log = out / "logs" / f"{problem}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = experiment_command(problem) + ["--impl", str(folder), "--out", str(run_dir)]
+    command += ["--quick"] if quick else []
+    command += ["--seed", str(seed)] if seed is not None else []
+    command += extra_args
+    stale = run_dir / "summary.json"
+    if stale.is_file():
+        stale.unlink()  # never report the outputs of an earlier run as this run's
+    env = dict(os.environ, **{impl.ENV_VAR: str(folder)})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    start = time.monotonic()
+    with open(log, "w") as handle:
+        handle.write(" ".join(command) + "\n")
+        handle.flush()
+        try:
+            returncode = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            returncode = None
+    seconds = time.monotonic() - start
+    output = log.read_text(errors="replace")
+    if returncode is None:
+        status, message = "failed", f"stopped after the time limit of {timeout} s (--timeout)"
+    elif returncode == 0 and stale.is_file():
+        status, message = "ok", ""
+    elif returncode == 0:
+        status, message = "failed", f"the experiment exited normally but wrote no {stale}"
+    else:
+        status = "not implemented" if NOT_IMPLEMENTED.search(output) else "failed"
+        message = error_line(output)
+    return Outcome(problem, status, message, seconds, log_tail=tail(output), command=command)
+
+
+def record(out: Path, outcome: Outcome, folder: Path, quick: bool, seed):
+    meta = {"problem": outcome.problem, "status": outcome.status, "message": outcome.message,
+            "impl": str(folder), "quick": quick, "seed": seed, "seconds": round(outcome.seconds, 1),
+            "command": outcome.command, "finished": datetime.datetime.now().isoformat(timespec="seconds")}
+    write_atomically(provenance_path(out, outcome.problem), json.dumps(meta, indent=2) + "\n")
+
+
+def load_summary(out: Path, outcome: Outcome) -> Outcome:
+    """Read OUT/<problem>/summary.json into the outcome and check the deliverables off."""
+    path = out / outcome.problem / "summary.json"
+    try:
+        outcome.summary = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        outcome.status, outcome.message = "failed", f"cannot read {path}: {error}"
+        return outcome
+    outcome.items = collect(outcome.summary, path.parent)
+    outcome.found = {d.label: match(d, outcome.items) for d in DELIVERABLES[outcome.problem]}
+    return outcome
+
+
+def missing_deliverables(outcome: Outcome, extra_credit: bool = True) -> list:
+    return [d.label for d in DELIVERABLES[outcome.problem]
+            if not outcome.found.get(d.label) and (extra_credit or not d.extra_credit)]
+
+
+# --- writing the report -----------------------------------------------------------------------
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h2 { border-bottom: 1px solid #bbb; margin-top: 2.2em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th { background: #f2f2f2; }
+td.text, th.text { text-align: left; }
+tr.same td { background: #fff59d; }
+.status { display: inline-block; padding: .1em .6em; border-radius: .3em; font-weight: bold; }
+.ok { background: #c8e6c9; } .notimpl { background: #ffe0b2; } .failed { background: #ffcdd2; }
+.missing { color: #b71c1c; font-weight: bold; }
+.note { color: #555; font-size: 0.9em; }
+figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+STATUS_CLASS = {"ok": "ok", "not implemented": "notimpl", "failed": "failed", "unavailable": "failed"}
+
+
+def read_table(path: Path):
+    """(header, rows) of a CSV/TSV or a Markdown pipe table."""
+    text = path.read_text(errors="replace")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        rows = list(csv.reader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    else:
+        rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+                for line in text.splitlines() if line.strip().startswith("|")]
+        rows = [r for r in rows if not all(re.fullmatch(r":?-{2,}:?", c) for c in r if c)]
+    rows = [r for r in rows if r]
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def is_number(text) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+SAME_COLUMN = re.compile(r"^(same|same[ _-]?(class|label|person|identity)|similar|is[ _]same)$", re.IGNORECASE)
+
+
+def html_table(header, rows) -> str:
+    """An HTML table; rows whose "same" column is true are highlighted (the writeup's yellow cells)."""
+    same = next((i for i, h in enumerate(header) if SAME_COLUMN.match(str(h).strip())), None)
+    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        flag = same is not None and same < len(row) and str(row[same]).strip().lower() in ("1", "true", "yes", "same")
+        cells = "".join(f'<td{"" if is_number(c) else " class=text"}>{html.escape(str(c))}</td>' for c in row)
+        out.append(f'<tr{" class=same" if flag else ""}>{cells}</tr>')
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def md_table(header, rows) -> str:
+    lines = [f"| {' | '.join(map(str, header))} |", f"|{'---|' * len(header)}"]
+    return "\n".join(lines + [f"| {' | '.join(map(str, r))} |" for r in rows])
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+class Writer:
+    """Renders figures/tables/metrics as HTML (figures inlined) or Markdown (figures copied beside it)."""
+
+    def __init__(self, fmt: str, files_dir: Path = None):
+        self.fmt, self.files_dir, self.parts, self.copied = fmt, files_dir, [], {}
+
+    def add(self, text: str):
+        self.parts.append(text)
+
+    def heading(self, level: int, text: str, anchor: str = None):
+        if self.fmt == "html":
+            ident = f' id="{anchor}"' if anchor else ""
+            self.add(f"<h{level}{ident}>{html.escape(text)}</h{level}>")
+        else:
+            self.add(f"{'#' * level} {text}\n")
+
+    def paragraph(self, text: str, css: str = None, raw_html: str = None):
+        if self.fmt == "html":
+            cls = f' class="{css}"' if css else ""
+            self.add(f"<p{cls}>{raw_html if raw_html is not None else html.escape(text)}</p>")
+        else:
+            self.add(text + "\n")
+
+    def pre(self, text: str):
+        self.add(f"<pre>{html.escape(text)}</pre>" if self.fmt == "html" else f"```\n{text}\n```\n")
+
+    def table(self, header, rows):
+        self.add(html_table(header, rows) if self.fmt == "html" else md_table(header, rows) + "\n")
+
+    def figure(self, path: Path, caption: str):
+        if self.fmt == "html":
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            mime = IMAGE_TYPES[path.suffix.lower()]
+            self.add(f'<figure><img alt="{html.escape(caption)}" src="data:{mime};base64,{data}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        else:
+            name = self.copy(path)
+            self.add(f"![{caption}]({self.files_dir.name}/{name})\n\n*{caption}*\n")
+
+    def copy(self, path: Path) -> str:
+        if path not in self.copied:
+            name = f"{len(self.copied):03d}-{path.parent.name}-{path.name}"
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, self.files_dir / name)
+            self.copied[path] = name
+        return self.copied[path]
+
+    def item(self, item: Item, caption: str):
+        if item.kind == "figure":
+            self.figure(item.path, caption)
+        elif item.kind == "table":
+            header, rows = read_table(item.path)
+            self.paragraph(caption, css="note")
+            self.table(header, rows)
+        else:
+            self.paragraph(caption, css="note")
+            self.pre(item.path.read_text(errors="replace")[:20000])
+
+    def text(self) -> str:
+        return "\n".join(self.parts) + "\n"
+
+
+def same_table(a: Item, b: Item) -> bool:
+    """Two files of one table (results.md and results.csv): render only one of them."""
+    return a.kind == b.kind == "table" and a.path.with_suffix("") == b.path.with_suffix("")
+
+
+def pick_tables(items: list) -> list:
+    """Drop the Markdown copy of a table also listed as CSV (the CSV renders as a proper table)."""
+    chosen = []
+    for item in sorted(items, key=lambda i: i.path.suffix.lower() != ".csv" if i.path else True):
+        if not any(same_table(item, other) for other in chosen):
+            chosen.append(item)
+    return sorted(chosen, key=items.index)
+
+
+def render_problem(w: Writer, outcome: Outcome, out: Path):
+    number, title = PROBLEMS[outcome.problem]
+    w.heading(2, f"Problem {number}: {title}", anchor=outcome.problem)
+    status = outcome.status + (" (reused)" if outcome.reused else "")
+    badge = f'<span class="status {STATUS_CLASS[outcome.status]}">{html.escape(status)}</span>'
+    seconds = f" in {outcome.seconds:.0f} s" if outcome.seconds and not outcome.reused else ""
+    w.paragraph(f"Status: {status}{seconds}. {outcome.message}".strip(),
+                raw_html=f"Status: {badge}{seconds}. {html.escape(outcome.message)}")
+    if outcome.command:
+        w.paragraph("Command: " + " ".join(outcome.command[1:] if outcome.command[0] == sys.executable
+                                           else outcome.command), css="note")
+    if not outcome.ok:
+        if outcome.status == "not implemented":
+            w.paragraph(f"The student code of Problem {number} is not implemented yet, so this experiment "
+                        f"could not run and its deliverables are missing. Implement the function named above "
+                        f"(see the handout), check it with `pytest tests/ -k {outcome.problem}`, and run the "
+                        f"report again.")
+        elif outcome.status == "unavailable":
+            w.paragraph(f"This copy of the course has no `python -m hw3 {outcome.problem}` experiment.")
+        else:
+            w.paragraph(f"The experiment of Problem {number} failed, so its deliverables are missing.")
+        if outcome.log_tail:
+            w.paragraph(f"End of its log ({out / 'logs' / (outcome.problem + '.log')}):", css="note")
+            w.pre(outcome.log_tail)
+        return
+    shown = []
+    for deliverable in DELIVERABLES[outcome.problem]:
+        found = pick_tables(outcome.found.get(deliverable.label, []))
+        w.heading(3, deliverable.label)
+        if not found:
+            w.paragraph(f"Missing: the experiment's summary.json lists no {deliverable.kind} for this deliverable.",
+                        raw_html=f'<span class="missing">Missing:</span> the experiment\'s summary.json lists '
+                                 f"no {deliverable.kind} for this deliverable.")
+        for item in found:
+            w.item(item, item.caption or f"{item.key} ({item.path.name})")
+            shown.append(item)
+    others = [i for i in pick_tables([i for i in outcome.items if i.kind != "metric" and not i.missing])
+              if not any(i is s or same_table(i, s) for s in shown)]
+    if others:
+        w.heading(3, "Other outputs")
+        for item in others:
+            w.item(item, item.caption or f"{item.key} ({item.path.name})")
+    metrics = [i for i in outcome.items if i.kind == "metric"]
+    if metrics:
+        w.heading(3, "Metrics")
+        w.table(["name", "value"], [[i.key, format_value(i.value)] for i in metrics])
+    absent = [i for i in outcome.items if i.missing]
+    if absent:
+        w.paragraph("Listed in summary.json but not found: " + ", ".join(str(i.path) for i in absent), css="missing")
+
+
+def render(outcomes: list, folder: Path, out: Path, args, fmt: str, files_dir: Path = None) -> str:
+    w = Writer(fmt, files_dir)
+    mode = "quick" if args.quick else "full"
+    w.heading(1, "Homework 3 report")
+    w.paragraph(f"Implementation: {folder}. Mode: {mode}. Seed: {args.seed if args.seed is not None else 'default'}. "
+                f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
+                f"{'CUDA' if cuda_available() else 'CPU'}.")
+    if args.quick:
+        w.paragraph("Quick mode trains on small budgets: the figures show that the code runs end to end, not "
+                    "the quality the full budgets reach (run without --quick for the writeup's experiments).",
+                    css="note")
+    rows = []
+    for o in outcomes:
+        number, title = PROBLEMS[o.problem]
+        missing = missing_deliverables(o) if o.ok else [d.label for d in DELIVERABLES[o.problem]]
+        total = len(DELIVERABLES[o.problem])
+        rows.append([f"{number}", o.problem, o.status + (" (reused)" if o.reused else ""),
+                     f"{total - len(missing)}/{total}", "" if o.reused else f"{o.seconds:.0f}"])
+    w.table(["problem", "command", "status", "deliverables", "seconds"], rows)
+    not_done = [o.problem for o in outcomes if o.status == "not implemented"]
+    if not_done:
+        w.paragraph("Not implemented: " + ", ".join(f"Problem {PROBLEMS[p][0]} ({p})" for p in not_done) + ".",
+                    css="missing")
+    for outcome in outcomes:
+        render_problem(w, outcome, out)
+    body = w.text()
+    if fmt == "md":
+        return body
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Homework 3 report</title><style>{CSS}</style></head><body>\n{body}</body></html>\n")
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def write_atomically(path: Path, text: str):
+    """Write through a temporary file in the same folder and rename it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def configure(parser):
+    parser.add_argument("--impl", metavar="FOLDER", default=None,
+                        help=f"implementation folder (default: ${impl.ENV_VAR}, else starter)")
+    parser.add_argument("--out", metavar="DIR", default=str(REPO_ROOT / "runs"),
+                        help="experiments write OUT/<problem>/, the report is OUT/report.html (default: runs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="each experiment's small budget: the whole report in a few minutes on a laptop CPU")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse OUT/<problem>/summary.json where it exists (and came from this "
+                             "implementation and mode) instead of running the experiment again")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 unless every selected problem ran and has every required "
+                             "deliverable (extra credit is optional)")
+    parser.add_argument("--only", metavar="PROBLEM", action="append", choices=list(PROBLEMS),
+                        help="report on this problem only (repeatable; default: all four)")
+    parser.add_argument("--seed", type=int, default=None, help="passed on to every experiment")
+    parser.add_argument("--format", choices=("html", "md"), default="html",
+                        help="html: one file with embedded figures (default); md: Markdown with PNGs beside it")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop an experiment that runs longer than this (default: no limit)")
+    parser.add_argument("--experiment-args", metavar="PROBLEM=ARGS", action="append", default=[],
+                        help="extra arguments for one experiment, e.g. --experiment-args 'gan=--iterations 300' "
+                             "(repeatable)")
+
+
+def parse_experiment_args(values) -> dict:
+    extra = {p: [] for p in PROBLEMS}
+    for value in values:
+        problem, _, text = value.partition("=")
+        if problem not in PROBLEMS or not _:
+            raise ValueError(f"--experiment-args {value!r}: expected PROBLEM=ARGS with PROBLEM one of "
+                             f"{', '.join(PROBLEMS)}")
+        extra[problem] += text.split()
+    return extra
+
+
+def run(args) -> int:
+    try:
+        folder = impl.impl_dir(resolve(args.impl) if args.impl else None)
+        extra = parse_experiment_args(args.experiment_args)
+    except (impl.ImplementationError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out).expanduser().resolve()
+    problems = [p for p in PROBLEMS if not args.only or p in args.only]
+    outcomes = []
+    for index, problem in enumerate(problems, 1):
+        prefix = f"[{index}/{len(problems)}] {problem}:"
+        reuse, note = reusable(out, problem, folder, args.quick) if args.reuse else (False, "")
+        if reuse:
+            outcome = Outcome(problem, "ok", note, reused=True)
+            print(f"{prefix} {note}", flush=True)
+        elif experiment_command(problem)[1:3] == ["-m", "hw3"] and not experiment_available(problem):
+            outcome = Outcome(problem, "unavailable", f"no experiment module hw3/{problem}_experiment.py")
+            print(f"{prefix} {outcome.message}", flush=True)
+        else:
+            print(f"{prefix} running python -m hw3 {problem}{' --quick' if args.quick else ''} "
+                  f"(log: {out / 'logs' / (problem + '.log')})", flush=True)
+            outcome = run_experiment(problem, folder, out, args.quick, args.seed, args.timeout, extra[problem])
+            record(out, outcome, folder, args.quick, args.seed)
+            print(f"{prefix} {outcome.status} in {outcome.seconds:.0f} s"
+                  f"{': ' + outcome.message if outcome.message else ''}", flush=True)
+        if outcome.ok:
+            load_summary(out, outcome)
+        outcomes.append(outcome)
+
+    target = out / f"report.{args.format}"
+    files_dir = out / "report_files" if args.format == "md" else None
+    if files_dir is not None and files_dir.is_dir():
+        shutil.rmtree(files_dir)
+    write_atomically(target, render(outcomes, folder, out, args, args.format, files_dir))
+    for o in outcomes:
+        if o.ok and missing_deliverables(o):
+            print(f"warning: {o.problem}: missing deliverables: {'; '.join(missing_deliverables(o))}",
+                  file=sys.stderr)
+    incomplete = [o.problem for o in outcomes if not o.ok or missing_deliverables(o)]
+    print(f"report written to {target}"
+          + (f" (incomplete: {', '.join(incomplete)})" if incomplete else " (every deliverable present)"))
+    # --strict: every selected problem ran and has every required deliverable (extra credit is optional).
+    failed = [o.problem for o in outcomes if not o.ok or missing_deliverables(o, extra_credit=False)]
+    return 1 if args.strict and failed else 0
+
+
+def resolve(value: str) -> Path:
+    """A folder named on the command line: relative to the current folder, else to the repository."""
+    path = Path(value).expanduser()
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
+        path = REPO_ROOT / path
+    return path

@@ -1,0 +1,213 @@
+"""``python -m hw3 report``: one self-contained report of every deliverable, for any implementation.
+
+Two kinds of tests:
+- the report machinery against a fake experiment (a tiny script standing in for
+  ``python -m hw3 <problem>``): collecting summary.json, missing deliverables, not-implemented and
+  crashing problems, --reuse, --strict, Markdown output, atomic writing. Fast.
+- the real thing: the report on the reference solution in quick mode, every deliverable of the
+  original writeup present; and the report on the starter, which must still be written and say
+  which problems are not implemented.
+"""
+import argparse
+import base64
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hw3 import REPO_ROOT, report
+
+# --- a fake experiment ------------------------------------------------------------------------
+
+FAKE_EXPERIMENT = textwrap.dedent('''
+    """Stands in for `python -m hw3 <problem>`: honours --impl/--out/--quick, writes fake outputs."""
+    import argparse, json, sys
+    from pathlib import Path
+    PNG = bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+        "0000000d4944415478da63f8cfc0f01f0005000201a5b5e1a00000000049454e44ae426082")
+    problem = sys.argv[1]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--impl"); parser.add_argument("--out"); parser.add_argument("--seed")
+    parser.add_argument("--quick", action="store_true"); parser.add_argument("--skip", default="")
+    args = parser.parse_args(sys.argv[2:])
+    out = Path(args.out)
+    calls = out.parent / "calls.txt"
+    with open(calls, "a") as f:
+        f.write(problem + "\\n")
+    source = (Path(args.impl) / (problem + ".py")).read_text()
+    if "NotImplementedError" in source:
+        print(f"error: {problem}.py: build_thing is not implemented yet: see handout section 9.9", file=sys.stderr)
+        sys.exit(1)
+    if "crash" in source:
+        raise RuntimeError("the student code crashed")
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "cnn": [],
+        "contrastive": ["mnist_curve", "mnist_embedding_train", "mnist_embedding_test",
+                        "lfw_curve", "lfw_embedding_train", "lfw_embedding_test"],
+        "cvae": ["conditional_grid"],
+        "gan": ["samples_iter250", "samples_iter500", "samples_iter1000", "samples_final"],
+    }[problem]
+    tables = {
+        "cnn": ["accuracy"],
+        "contrastive": ["mnist_pairs_train", "mnist_pairs_test", "lfw_pairs_train", "lfw_pairs_test"],
+        "cvae": [], "gan": [],
+    }[problem]
+    summary = {"figures": {}, "tables": {}, "metrics": {"quick": args.quick, "loss": [0.5, 0.25]}}
+    for name in figures:
+        if name not in args.skip.split(","):
+            (out / (name + ".png")).write_bytes(PNG)
+            summary["figures"][name] = {"path": name + ".png", "caption": "fake " + name.replace("_", " ")}
+    for name in tables:
+        if name not in args.skip.split(","):
+            rows = ["pair,distance,same", "1,0.5,1", "2,3.25,0"]
+            (out / (name + ".csv")).write_text("\\n".join(rows) + "\\n")
+            (out / (name + ".md")).write_text("| pair | distance | same |\\n|---|---|---|\\n| 1 | 0.5 | 1 |\\n")
+            summary["tables"][name] = [name + ".md", name + ".csv"]
+    (out / "summary.json").write_text(json.dumps(summary))
+''')
+
+N_FIGURES = 1 + 6 + 4  # cvae grid, contrastive (3 MNIST + 3 LFW), GAN (4 grids)
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """A fake experiment command, and implementation folders: 'done' (everything implemented),
+    'mixed' (cvae not implemented, gan crashes)."""
+    script = tmp_path / "fake_experiment.py"
+    script.write_text(FAKE_EXPERIMENT)
+    monkeypatch.setattr(report, "experiment_command", lambda problem: [sys.executable, str(script), problem])
+    for name, contents in {"done": {}, "mixed": {"cvae": "raise NotImplementedError", "gan": "crash"}}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for problem in report.PROBLEMS:
+            (folder / f"{problem}.py").write_text(contents.get(problem, "ok = True") + "\n")
+    return tmp_path
+
+
+def run_report(*argv) -> int:
+    parser = argparse.ArgumentParser()
+    report.configure(parser)
+    return report.run(parser.parse_args([str(a) for a in argv]))
+
+
+def calls(out: Path) -> list:
+    path = out / "calls.txt"
+    return path.read_text().split() if path.is_file() else []
+
+
+def test_report_embeds_every_deliverable(fake):
+    out = fake / "out"
+    assert run_report("--impl", fake / "done", "--out", out, "--quick") == 0
+    text = (out / "report.html").read_text()
+    for deliverables in report.DELIVERABLES.values():
+        for d in deliverables:
+            assert html_escape(d.label) in text
+    assert "Missing" not in text
+    assert text.count("data:image/png;base64,") == N_FIGURES, "every figure embedded once, nothing else"
+    assert text.count('<tr class=same>') == 5, "one same-class row highlighted in each of the 5 fake tables"
+    assert text.count("<table>") == 1 + 1 + 4 + 4, "summary, CNN accuracy, 4 pair tables (CSV only), 4 metrics"
+    assert not list(out.glob(".report.html.*")), "no temporary file left behind"
+    assert sorted(calls(out)) == sorted(report.PROBLEMS)
+    meta = json.loads((out / "logs" / "gan.json").read_text())
+    assert meta["status"] == "ok" and meta["quick"] is True and meta["impl"] == str(fake / "done")
+
+
+def html_escape(text):
+    import html
+    return html.escape(text)
+
+
+def test_missing_deliverable_is_named_and_strict_fails(fake):
+    out = fake / "out"
+    args = ["--impl", fake / "done", "--out", out, "--only", "gan", "--experiment-args", "gan=--skip samples_iter500"]
+    assert run_report(*args) == 0
+    text = (out / "report.html").read_text()
+    assert "Missing:" in text and "3/4" in text
+    assert run_report(*args, "--strict") == 1
+    # Extra credit that is missing does not fail --strict: students may skip it.
+    args = ["--impl", fake / "done", "--out", out, "--only", "contrastive", "--strict",
+            "--experiment-args", "contrastive=--skip lfw_curve,lfw_pairs_test"]
+    assert run_report(*args) == 0
+    assert (out / "report.html").read_text().count("Missing:") == 2
+
+
+def test_not_implemented_and_crashing_problems_get_their_own_sections(fake):
+    out = fake / "out"
+    assert run_report("--impl", fake / "mixed", "--out", out) == 0
+    text = (out / "report.html").read_text()
+    cvae = section(text, "cvae")
+    assert "not implemented" in cvae and "build_thing is not implemented yet: see handout section 9.9" in cvae
+    gan = section(text, "gan")
+    assert "failed" in gan and "RuntimeError: the student code crashed" in gan
+    assert "Not implemented: Problem 3 (cvae)." in text
+    assert text.count("data:image/png;base64,") == 6, "the problems that ran are still reported"
+    assert run_report("--impl", fake / "mixed", "--out", out, "--strict") == 1
+
+
+def section(text: str, problem: str) -> str:
+    start = text.index(f'<h2 id="{problem}">')
+    end = text.find("<h2 ", start + 1)
+    return text[start:end if end > 0 else len(text)]
+
+
+def test_reuse_runs_only_what_is_missing_or_stale(fake):
+    out = fake / "out"
+    assert run_report("--impl", fake / "done", "--out", out, "--only", "cnn", "--only", "gan") == 0
+    assert sorted(calls(out)) == ["cnn", "gan"]
+    assert run_report("--impl", fake / "done", "--out", out, "--reuse") == 0
+    assert sorted(calls(out)) == ["cnn", "contrastive", "cvae", "gan"], "only the two missing ones ran"
+    assert "ok (reused)" in section((out / "report.html").read_text(), "gan")
+    # Another implementation, or another mode, is not reused.
+    assert run_report("--impl", fake / "mixed", "--out", out, "--reuse", "--only", "gan") == 0
+    assert "failed" in section((out / "report.html").read_text(), "gan")
+    assert run_report("--impl", fake / "done", "--out", out, "--reuse", "--only", "cnn", "--quick") == 0
+    assert calls(out).count("cnn") == 2
+    # Outputs without provenance (the student ran the experiment by hand) are reused as they are.
+    (out / "logs" / "cnn.json").unlink()
+    assert run_report("--impl", fake / "mixed", "--out", out, "--reuse", "--only", "cnn") == 0
+    assert calls(out).count("cnn") == 2
+    assert "implementation and mode not recorded" in (out / "report.html").read_text()
+
+
+def test_a_failed_rerun_never_shows_stale_outputs(fake):
+    out = fake / "out"
+    assert run_report("--impl", fake / "done", "--out", out, "--only", "gan") == 0
+    assert run_report("--impl", fake / "mixed", "--out", out, "--only", "gan") == 0
+    text = (out / "report.html").read_text()
+    assert "data:image/png" not in text and "failed" in section(text, "gan")
+
+
+def test_markdown_report_keeps_figures_beside_it(fake):
+    out = fake / "out"
+    assert run_report("--impl", fake / "done", "--out", out, "--format", "md") == 0
+    text = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\((report_files/[^)]+)\)", text)
+    assert len(links) == N_FIGURES and all((out / link).is_file() for link in links)
+    assert "| pair | distance | same |" in text
+
+
+def test_usage_errors_exit_2(fake, capsys):
+    assert run_report("--impl", fake / "nowhere", "--out", fake / "out") == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run_report("--impl", fake / "done", "--out", fake / "out", "--experiment-args", "foo=--x") == 2
+    assert not (fake / "out" / "report.html").exists()
+
+
+def test_summary_json_is_read_generously(tmp_path):
+    """Strings naming files, {"path", "caption"} dicts, lists of either, and metrics of any depth."""
+    (tmp_path / "a.png").write_bytes(b"x")
+    summary = {"figures": ["a.png", {"file": "b.png", "title": "B"}], "acc": {"avg": {"5": 0.97}}, "note": "hello"}
+    items = report.collect(summary, tmp_path)
+    kinds = {(i.key, i.kind, i.missing) for i in items}
+    assert kinds == {("figures[0]", "figure", False), ("figures[1]", "figure", True),
+                     ("acc.avg.5", "metric", False), ("note", "metric", False)}
+    assert [i.caption for i in items if i.kind == "figure"] == ["", "B"]
+
+
+# --- the real experiments ---------------------------------------------------------------------
