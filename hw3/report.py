@@ -9,7 +9,8 @@ Each experiment runs as a subprocess ``python -m hw3 <problem> --impl FOLDER --o
 the others. Every experiment writes ``OUT/<problem>/summary.json`` listing its deliverables
 (figures, tables, metrics); the report collects them, checks them off against the deliverables of
 the original homework's writeup, and writes ``OUT/report.html`` -- one file, figures embedded as
-base64 PNGs -- or, with ``--format md``, ``OUT/report.md`` with its PNGs in ``OUT/report_files/``.
+base64 PNGs -- or, with ``--format md``, ``OUT/report.md`` with its PNGs in ``OUT/report_files/``
+(``--report FILE`` writes the report elsewhere).
 
 A problem whose student code is not implemented, or whose experiment fails, gets a section saying
 so (with the experiment's own error line and the end of its log); the report is written anyway.
@@ -469,6 +470,11 @@ def pick_tables(items: list) -> list:
     return sorted(chosen, key=items.index)
 
 
+def show(text) -> str:
+    """Paths inside the repository relative to it: a report reads the same on every machine."""
+    return str(text).replace(str(REPO_ROOT) + os.sep, "")
+
+
 def render_problem(w: Writer, outcome: Outcome, out: Path):
     number, title = PROBLEMS[outcome.problem]
     w.heading(2, f"Problem {number}: {title}", anchor=outcome.problem)
@@ -478,8 +484,8 @@ def render_problem(w: Writer, outcome: Outcome, out: Path):
     w.paragraph(f"Status: {status}{seconds}. {outcome.message}".strip(),
                 raw_html=f"Status: {badge}{seconds}. {html.escape(outcome.message)}")
     if outcome.command:
-        w.paragraph("Command: " + " ".join(outcome.command[1:] if outcome.command[0] == sys.executable
-                                           else outcome.command), css="note")
+        command = ["python"] + outcome.command[1:] if outcome.command[0] == sys.executable else outcome.command
+        w.paragraph("Command: " + show(" ".join(command)), css="note")
     if not outcome.ok:
         if outcome.status == "not implemented":
             w.paragraph(f"The student code of Problem {number} is not implemented yet, so this experiment "
@@ -491,8 +497,8 @@ def render_problem(w: Writer, outcome: Outcome, out: Path):
         else:
             w.paragraph(f"The experiment of Problem {number} failed, so its deliverables are missing.")
         if outcome.log_tail:
-            w.paragraph(f"End of its log ({out / 'logs' / (outcome.problem + '.log')}):", css="note")
-            w.pre(outcome.log_tail)
+            w.paragraph(f"End of its log ({show(out / 'logs' / (outcome.problem + '.log'))}):", css="note")
+            w.pre(show(outcome.log_tail))
         return
     shown = []
     for deliverable in DELIVERABLES[outcome.problem]:
@@ -517,14 +523,14 @@ def render_problem(w: Writer, outcome: Outcome, out: Path):
         w.table(["name", "value"], [[i.key, format_value(i.value)] for i in metrics])
     absent = [i for i in outcome.items if i.missing]
     if absent:
-        w.paragraph("Listed in summary.json but not found: " + ", ".join(str(i.path) for i in absent), css="missing")
+        w.paragraph("Listed in summary.json but not found: " + ", ".join(show(i.path) for i in absent), css="missing")
 
 
 def render(outcomes: list, folder: Path, out: Path, args, fmt: str, files_dir: Path = None) -> str:
     w = Writer(fmt, files_dir)
     mode = "quick" if args.quick else "full"
     w.heading(1, "Homework 3 report")
-    w.paragraph(f"Implementation: {folder}. Mode: {mode}. Seed: {args.seed if args.seed is not None else 'default'}. "
+    w.paragraph(f"Implementation: {show(folder)}. Mode: {mode}. Seed: {args.seed if args.seed is not None else 'default'}. "
                 f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
                 f"{'CUDA' if cuda_available() else 'CPU'}.")
     if args.quick:
@@ -596,6 +602,9 @@ def configure(parser):
     parser.add_argument("--seed", type=int, default=None, help="passed on to every experiment")
     parser.add_argument("--format", choices=("html", "md"), default="html",
                         help="html: one file with embedded figures (default); md: Markdown with PNGs beside it")
+    parser.add_argument("--report", metavar="FILE", default=None,
+                        help="where to write the report (default: OUT/report.html or OUT/report.md; Markdown "
+                             "puts its figures in the folder FILE's name without suffix + '_files')")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="stop an experiment that runs longer than this (default: no limit)")
     parser.add_argument("--experiment-args", metavar="PROBLEM=ARGS", action="append", default=[],
@@ -644,8 +653,8 @@ def run(args) -> int:
             load_summary(out, outcome)
         outcomes.append(outcome)
 
-    target = out / f"report.{args.format}"
-    files_dir = out / "report_files" if args.format == "md" else None
+    target = Path(args.report).expanduser().resolve() if args.report else out / f"report.{args.format}"
+    files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
     if files_dir is not None and files_dir.is_dir():
         shutil.rmtree(files_dir)
     write_atomically(target, render(outcomes, folder, out, args, args.format, files_dir))
