@@ -25,6 +25,13 @@ def main(argv=None) -> int:
     p = commands.add_parser("assign", help="generate starter/ from solution/")
     p.add_argument("--check", action="store_true", help="only check that starter/ is up to date (exit 1 if not)")
     p.set_defaults(func=cmd_assign)
+    from autograder.validate import flakiness, runner  # validate + flakiness (issue 8)
+    p = commands.add_parser("validate", help="grade solution, starter and every catalogue variant; check the verdicts")
+    runner.configure(p)
+    p.set_defaults(func=runner.main)
+    p = commands.add_parser("flakiness", help="rerun the training tests on the solution over many seeds")
+    flakiness.configure(p)
+    p.set_defaults(func=flakiness.main)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,184 @@
+"""``python -m autograder flakiness``: rerun every training test on the solution over many seeds.
+
+For each seed, one pytest process runs the training (``-m training``) tests of the selected
+problems -- visible and hidden -- on the solution with ``$HW3_TEST_SEED`` set to that seed (read by
+:func:`hw3.testing.training_seed`, so each test trains from that seed instead of its fixed one) and
+``$HW3_TEST_METRICS`` naming a file into which :func:`hw3.testing.record_metric` writes the measured
+metric and its threshold. The report gives, per test, the pass rate over the seeds, and per recorded
+metric its worst and mean value and the worst margin (value minus threshold, in the direction the
+test asserts; negative = a failure). Goal: every test passes for every seed.
+
+    python -m autograder flakiness                          # 10 seeds (100..109), all problems
+    python -m autograder flakiness --problem gan --seeds 3 --markdown benchmarks/RESULTS-flakiness.md
+
+Seeds default to 100.. so that they differ from the seeds the thresholds were calibrated on
+(by convention below 100). Graded runs are unaffected: the grader never passes these variables on.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder import REPO_ROOT
+from autograder.validate import MODULES
+
+FIRST_SEED = 100
+
+
+def test_files(problems) -> list:
+    files = []
+    for problem in problems:
+        for path in (REPO_ROOT / "tests" / f"test_{problem}.py",
+                     REPO_ROOT / "tests" / "hidden" / f"test_{problem}_hidden.py"):
+            if path.is_file():
+                files.append(str(path.relative_to(REPO_ROOT)))
+    return files
+
+
+def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None, markexpr: str = "training",
+             log=print) -> dict:
+    """One pytest process over ``files`` with the seed set; -> {"seed", "outcomes", "metrics", "seconds", ...}."""
+    outcomes, metrics = work / f"outcomes-{seed}.jsonl", work / f"metrics-{seed}.jsonl"
+    env = dict(os.environ, HW3_TEST_SEED=str(seed), HW3_TEST_METRICS=str(metrics), TQDM_DISABLE="1",
+               MPLBACKEND="Agg")
+    argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, "-m", f"({markexpr}) and not gpu",
+            "-p", "autograder.validate.outcomes", "--hw3-outcomes", str(outcomes), "-p", "no:cacheprovider",
+            "-q", "--no-header"]
+    if keyword:
+        argv += ["-k", keyword]
+    start, load = time.monotonic(), os.getloadavg()[0]
+    run = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, errors="replace")
+    seconds = time.monotonic() - start
+    read = lambda p: [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+    result = {"seed": seed, "outcomes": read(outcomes), "metrics": read(metrics), "seconds": round(seconds, 1),
+              "returncode": run.returncode, "load": round(load, 2)}
+    if run.returncode not in (0, 1) or not result["outcomes"]:
+        result["error"] = (run.stdout + run.stderr)[-3000:]
+    passed = sum(o["outcome"] == "passed" for o in result["outcomes"])
+    log(f"  seed {seed}: {passed}/{len(result['outcomes'])} passed in {seconds:.0f} s (load {load:.1f})"
+        + "".join(f"\n    FAILED {o['test']}: {o['message']}" for o in result["outcomes"] if o["outcome"] == "failed")
+        + (f"\n    pytest exited with status {run.returncode}:\n{result['error']}" if "error" in result else ""))
+    return result
+
+
+def summarize(runs: list) -> list:
+    """Rows, one per (test, metric): pass rate over the seeds and the metric's worst margin."""
+    tests = {}
+    for run in runs:
+        for o in run["outcomes"]:
+            tests.setdefault(o["test"], {"outcomes": {}, "seconds": [], "metrics": {}})
+            tests[o["test"]]["outcomes"][run["seed"]] = o
+            tests[o["test"]]["seconds"].append(o["seconds"])
+        for m in run["metrics"]:
+            entry = tests.setdefault(m["test"], {"outcomes": {}, "seconds": [], "metrics": {}})
+            entry["metrics"].setdefault(m["name"], []).append(m)
+    rows = []
+    for test, entry in tests.items():
+        outcomes = entry["outcomes"]
+        passed = sum(o["outcome"] == "passed" for o in outcomes.values())
+        failures = [f"seed {seed}: {o['message']}" for seed, o in sorted(outcomes.items()) if o["outcome"] != "passed"]
+        base = {"test": test, "passed": passed, "runs": len(outcomes), "failures": failures,
+                "seconds": round(statistics.mean(entry["seconds"]), 1) if entry["seconds"] else None}
+        if not entry["metrics"]:
+            rows.append(dict(base, metric=None))
+            continue
+        for name, records in entry["metrics"].items():
+            values = [r["value"] for r in records]
+            worst = min(records, key=lambda r: r["margin"])
+            threshold = records[0]["threshold"]
+            rows.append(dict(
+                base, metric=name, direction=">=" if records[0]["higher_is_better"] else "<=", threshold=threshold,
+                worst=worst["value"], mean=statistics.mean(values), best=max(values) if records[0]["higher_is_better"]
+                else min(values), worst_margin=worst["margin"],
+                relative_margin=worst["margin"] / abs(threshold) if threshold else None, records=len(records),
+                same_for_all_seeds=len(records) > 1 and len(set(values)) == 1,
+            ))
+    return rows
+
+
+def _num(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.4g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def markdown(rows: list, runs: list, command: str) -> str:
+    seeds = [r["seed"] for r in runs]
+    loads = [r["load"] for r in runs]
+    lines = [
+        "# Flakiness of the training tests (reference solution)",
+        "",
+        f"Command: `{command}`  ",
+        f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} runs; `$HW3_TEST_SEED`, read by `hw3.testing.training_seed`)  ",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; wall time per seed run {min(r['seconds'] for r in runs):.0f}-"
+        f"{max(r['seconds'] for r in runs):.0f} s; 1-minute load average at each run's start "
+        f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores",
+        "",
+        "Margin = measured value minus threshold in the direction the test asserts (worst seed; "
+        "negative = failed); relative = margin / |threshold|.",
+        "",
+        "| test | passed | metric | threshold | worst | mean | best | worst margin | relative | mean time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row["metric"] is None:
+            lines.append(f"| `{row['test']}` | {row['passed']}/{row['runs']} | (not recorded) | | | | | | | "
+                         f"{_num(row['seconds'])} |")
+            continue
+        rel = f"{100 * row['relative_margin']:+.1f} %" if row["relative_margin"] is not None else "-"
+        lines.append(f"| `{row['test']}` | {row['passed']}/{row['runs']} | {row['metric']} | {row['direction']} "
+                     f"{_num(row['threshold'])} | {_num(row['worst'])} | {_num(row['mean'])} | {_num(row['best'])} | "
+                     f"{row['worst_margin']:+.4g} | {rel} | {_num(row['seconds'])} |")
+    notes = [f"- `{r['test']}` {r['metric']}: the same value for every seed -- does the test seed itself "
+             f"with `hw3.testing.training_seed`?" for r in rows if r.get("same_for_all_seeds")]
+    notes += [f"- `{r['test']}` failed: " + "; ".join(r["failures"]) for r in rows if r["failures"]]
+    notes += [f"- `{r['test']}`: no metric recorded (add `hw3.testing.record_metric` next to its assertion)"
+              for r in rows if r["metric"] is None]
+    if notes:
+        lines += ["", "Notes:", ""] + sorted(set(notes), key=notes.index)
+    return "\n".join(lines) + "\n"
+
+
+def configure(parser):
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds (default 10)")
+    parser.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                        help=f"the first seed; the others follow (default {FIRST_SEED})")
+    parser.add_argument("--problem", action="append", choices=MODULES, metavar="M",
+                        help="only this problem (repeatable); default: all four")
+    parser.add_argument("--impl", default="solution", help="implementation folder (default solution)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only the training tests matching this -k expression")
+    parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the report as Markdown to FILE")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="write every run's raw outcomes and metrics to FILE")
+
+
+def main(args) -> int:
+    problems = args.problem or list(MODULES)
+    files = test_files(problems)
+    if not files or args.seeds < 1:
+        print("error: no test files for " + ", ".join(problems) if not files else "error: --seeds must be >= 1",
+              file=sys.stderr)
+        return 2
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    print(f"flakiness: the training tests of {', '.join(files)} on {args.impl}, seeds {seeds[0]}..{seeds[-1]}",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="hw3-flakiness-") as tmp:
+        runs = [run_seed(seed, files, args.impl, Path(tmp), args.keyword, log=lambda m: print(m, flush=True))
+                for seed in seeds]
+    rows = summarize(runs)
+    command = "python -m autograder flakiness " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
+        "python -m autograder flakiness"
+    report = markdown(rows, runs, command.strip())
+    print()
+    print(report)
+    if args.markdown:
+        args.markdown.write_text(report)
+        print(f"written to {args.markdown}")
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs, "rows": rows}, indent=1) + "\n")
+    errors = [r for r in runs if "error" in r]
+    flaky = [r for r in rows if r["passed"] < r["runs"]] + [r for r in rows if r["runs"] < len(runs)]
+    return 1 if errors or flaky or not rows else 0

@@ -1,0 +1,317 @@
+"""``python -m autograder validate``: grade the solution, the starter and every catalogue variant.
+
+Each *case* is graded by the real grader (:func:`autograder.grade.grade`, the code Gradescope runs:
+sandboxed test processes, the same manifest, weights and partial credit), on its own problem only:
+the submission holds just that problem's file and the manifest just that problem's tests.
+
+    case                     expected                   how it is run
+    solution                 full marks on every test   the problem's full suite
+    starter                  zero on every test         the problem's full suite
+    wrong variant            loses points               fast tests (-m "not training") first; the
+                                                        training tests only if the fast ones gave
+                                                        full marks
+    correct variant          full marks on every test   the problem's full suite
+
+``--fast`` skips the training tests everywhere: the solution and correct variants must then earn
+every fast-test point, and a wrong variant that earns them all is reported as "not caught by fast
+tests" -- listed, but not a failure, because only the training tests (which --fast skips) could
+catch it. The full run (the default, what CI runs) treats it as a failure.
+
+Besides the cases, a problem fails validation when its tests are not worth exactly 25 points
+(extra credit apart), or when its catalogue has fewer than 6 wrong or 2 correct variants.
+The exit status is 1 when any verdict is wrong (or a variant's patch no longer applies), else 0.
+"""
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autograder import SOLUTION_DIR, STARTER_DIR
+from autograder.validate import MODULES, Variant, VariantError, catalogue, patched_source
+
+MIN_WRONG, MIN_CORRECT = 6, 2
+
+# What a case must do, and the words used in the table.
+EXPECT = {"solution": "full marks", "starter": "zero", "wrong": "loses points", "correct": "full marks"}
+OK, WRONG, PATCH_ERROR, NOT_CAUGHT_FAST, CHECK = "ok", "WRONG", "PATCH ERROR", "not caught by fast tests", "FAIL"
+
+
+@dataclass
+class Case:
+    """One row of the table: what to grade and what is expected of it."""
+    label: str                    # "gan/solution", "gan/flipped-labels", ...
+    problem: str
+    kind: str                     # "solution", "starter", "wrong", "correct"
+    source: str = None            # the problem file's text (None: a patch error, see error)
+    description: str = ""
+    error: str = ""
+
+
+@dataclass
+class Outcome:
+    """How a case went."""
+    label: str
+    problem: str
+    kind: str
+    expected: str
+    verdict: str = OK
+    points: str = ""              # e.g. "25/25", "17/21 (fast)", "25/25 +3/3 EC"
+    detail: str = ""              # which tests decided the verdict
+    stages: list = field(default_factory=list)   # [{"stage", "score", "max", "extra", "extra_max", "seconds", ...}]
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict not in (OK, NOT_CAUGHT_FAST)
+
+
+# --- scoring helpers (pure: tested on synthetic results in tests/project/test_validate.py) -----
+
+def _fmt(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def stage_points(stage: str, results: list, seconds: float = 0.0) -> dict:
+    """Points of one graded run. results: autograder.grade.results.TestResult-like objects
+    (attributes number, nodeid, score, max_score, extra_credit, status)."""
+    regular = [r for r in results if not r.extra_credit]
+    extra = [r for r in results if r.extra_credit]
+    label = lambda r: r.number or r.nodeid.split("::")[-1]
+    return {
+        "stage": stage,
+        "score": sum(r.score for r in regular), "max": sum(r.max_score for r in regular),
+        "extra": sum(r.score for r in extra), "extra_max": sum(r.max_score for r in extra),
+        "tests": len(results),
+        "lost": [label(r) for r in results if r.score < r.max_score - 1e-9 or r.status != "passed"],
+        "earned": [label(r) for r in results if r.score > 1e-9 or r.status == "passed"],
+        "seconds": round(seconds, 2),
+    }
+
+
+def points_text(stages: list) -> str:
+    """ "25/25", "25/25 +3/3 EC", "17/21 (fast)" or "21/21 fast + 2/4 training". """
+    if not stages:
+        return "-"
+    score, top = sum(s["score"] for s in stages), sum(s["max"] for s in stages)
+    extra, extra_top = sum(s["extra"] for s in stages), sum(s["extra_max"] for s in stages)
+    names = [s["stage"] for s in stages]
+    if len(stages) > 1:
+        text = " + ".join(f"{_fmt(s['score'])}/{_fmt(s['max'])} {s['stage']}" for s in stages)
+    else:
+        text = f"{_fmt(score)}/{_fmt(top)}" + ("" if names == ["full"] else f" ({names[0]})")
+    if extra_top:
+        text += f" +{_fmt(extra)}/{_fmt(extra_top)} EC"
+    return text
+
+
+def _tests(names: list, limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
+    """(verdict, detail) of a case from its graded stages (see stage_points).
+
+    solution/correct: every test of every stage earned its full weight. starter: no test earned
+    anything. wrong: some test of some stage lost points (extra credit counts: a mistake only an
+    extra-credit test sees still costs the student those points).
+    """
+    lost = [name for s in stages for name in s["lost"]]
+    earned = [name for s in stages for name in s["earned"]]
+    if not stages or not any(s["tests"] for s in stages):
+        return WRONG, "no graded tests were run"
+    if kind in ("solution", "correct"):
+        return (OK, "") if not lost else (WRONG, f"lost points in {_tests(lost)}")
+    if kind == "starter":
+        return (OK, "") if not earned else (WRONG, f"earned points in {_tests(earned)}")
+    if kind == "wrong":
+        if lost:
+            where = next(s["stage"] for s in stages if s["lost"])
+            return OK, f"caught by {_tests(lost)}" + (f" ({where})" if where != "full" else "")
+        if fast_only:
+            return NOT_CAUGHT_FAST, "full marks on the fast tests (--fast skipped the training tests)"
+        return WRONG, "full marks: no test catches this mistake"
+    raise ValueError(f"unknown case kind {kind!r}")
+
+
+# --- running cases --------------------------------------------------------------------------
+
+def sub_manifest(manifest: dict, problem: str, training=None) -> dict:
+    """The manifest restricted to one problem's tests; training: None (all), False (fast), True."""
+    selected = copy.deepcopy(manifest)
+    selected["tests"] = [t for t in manifest["tests"] if t["problem"] == problem
+                         and (training is None or ("training" in t["tags"]) == training)]
+    return selected
+
+
+def grade_source(problem: str, source: str, manifest: dict, tests_dir: Path, workdir: Path,
+                 memory_mb: int = None):
+    """Grade one problem file's text with the real grader; -> (results, seconds)."""
+    from autograder.grade import DEFAULT_MEMORY_MB, grade
+    with tempfile.TemporaryDirectory(prefix="hw3-validate-", dir=workdir) as tmp:
+        folder = Path(tmp) / "submission"
+        folder.mkdir()
+        (folder / f"{problem}.py").write_text(source)
+        start = time.monotonic()
+        report = grade(folder, tests_dir=tests_dir, manifest=manifest,
+                       memory_mb=DEFAULT_MEMORY_MB if memory_mb is None else memory_mb)
+        return report.results, time.monotonic() - start
+
+
+def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = False,
+             workdir: Path = None) -> Outcome:
+    """Grade one case as described in this module's docstring."""
+    started = time.monotonic()
+    outcome = Outcome(case.label, case.problem, case.kind, EXPECT[case.kind])
+    if case.source is None:
+        outcome.verdict, outcome.detail, outcome.points = PATCH_ERROR, case.error, "-"
+        return outcome
+    fast = sub_manifest(manifest, case.problem, training=False)
+    training = sub_manifest(manifest, case.problem, training=True)
+    if fast_only:
+        plan = [("fast", fast)]
+    elif case.kind == "wrong":
+        plan = [("fast", fast), ("training", training)]
+    else:
+        plan = [("full", sub_manifest(manifest, case.problem))]
+    for stage, selected in plan:
+        if not selected["tests"]:
+            continue
+        results, seconds = grade_source(case.problem, case.source, selected, tests_dir, workdir)
+        outcome.stages.append(stage_points(stage, results, seconds))
+        if case.kind == "wrong" and outcome.stages[-1]["lost"]:
+            break  # caught: the training tests need not run
+    outcome.verdict, outcome.detail = judge(case.kind, outcome.stages, fast_only)
+    outcome.points = points_text(outcome.stages)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def build_cases(problems, variants=None, solution_dir: Path = SOLUTION_DIR,
+                starter_dir: Path = STARTER_DIR) -> list:
+    """The cases of the given problems: solution, starter, then the catalogue's variants."""
+    cases = []
+    for problem in problems:
+        for kind, folder in (("solution", solution_dir), ("starter", starter_dir)):
+            path = folder / f"{problem}.py"
+            if path.is_file():
+                cases.append(Case(f"{problem}/{kind}", problem, kind, path.read_text(), f"{path}"))
+            else:
+                cases.append(Case(f"{problem}/{kind}", problem, kind, None, error=f"{path} does not exist"))
+        for variant in (catalogue(problem) if variants is None else [v for v in variants if v.module == problem]):
+            kind = "correct" if variant.correct else "wrong"
+            try:
+                source = patched_source(variant, solution_dir)
+                cases.append(Case(f"{problem}/{variant.name}", problem, kind, source, variant.description))
+            except (VariantError, OSError) as error:
+                cases.append(Case(f"{problem}/{variant.name}", problem, kind, None, variant.description,
+                                  error=str(error)))
+    return cases
+
+
+def problem_checks(problems, manifest: dict, cases: list, min_wrong: int = MIN_WRONG,
+                   min_correct: int = MIN_CORRECT) -> list:
+    """Failed checks that are not cases: weights not summing to 25, too small a catalogue, no tests."""
+    from autograder.grade import check_weights
+    failures = []
+    warnings = check_weights(manifest)
+    for problem in problems:
+        tests = [t for t in manifest["tests"] if t["problem"] == problem]
+        if not tests:
+            failures.append(f"{problem}: no graded tests (tests/test_{problem}.py)")
+        failures += [w for w in warnings if w.startswith(f"{problem}:") or w.startswith(f"tests/test_{problem}")
+                     or f"test_{problem}_hidden" in w]
+        wrong = sum(c.kind == "wrong" for c in cases if c.problem == problem)
+        correct = sum(c.kind == "correct" for c in cases if c.problem == problem)
+        if wrong < min_wrong or correct < min_correct:
+            failures.append(f"{problem}: the catalogue (autograder/validate/catalogue_{problem}.py) has {wrong} "
+                            f"wrong and {correct} correct variant(s); at least {min_wrong} and {min_correct} needed")
+    return failures
+
+
+def table(outcomes: list) -> str:
+    """The report: one row per case."""
+    header = ("case", "expected", "points", "verdict", "detail")
+    rows = [(o.label, o.expected, o.points, o.verdict, o.detail + (f"  [{o.seconds:.0f} s]" if o.seconds else ""))
+            for o in outcomes]
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[4]
+    return "\n".join([line(header), line(tuple("-" * w for w in widths) + ("-" * 6,))] + [line(r) for r in rows])
+
+
+def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, tests_dir: Path = None,
+             solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_DIR, variants=None,
+             min_wrong: int = MIN_WRONG, min_correct: int = MIN_CORRECT, log=print) -> dict:
+    """Run every case; -> {"outcomes": [Outcome], "checks": [failed check], "failed": bool, "seconds"}."""
+    from autograder.grade import TESTS_DIR, collect_manifest
+    started = time.monotonic()
+    tests_dir = Path(tests_dir or TESTS_DIR)
+    problems = list(problems or MODULES)
+    log(f"validate: collecting the tests in {tests_dir}")
+    manifest = collect_manifest(tests_dir)
+    cases = build_cases(problems, variants, solution_dir, starter_dir)
+    checks = problem_checks(problems, manifest, cases, min_wrong, min_correct)
+    # Longest first, so parallel workers finish together: full suites, then the variants.
+    order = {"solution": 0, "correct": 1, "wrong": 2, "starter": 3}
+    queue = sorted(range(len(cases)), key=lambda i: (0 if fast_only else order[cases[i].kind], i))
+    log(f"validate: {len(cases)} case(s) in {', '.join(problems)}"
+        f"{' (fast tests only)' if fast_only else ''}, {jobs} at a time")
+    outcomes = [None] * len(cases)
+    say = lambda o: log(f"  {o.label}: {o.verdict} ({o.points}) {o.detail}  [{o.seconds:.0f} s]")
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(run_case, cases[i], manifest, tests_dir, fast_only): i for i in queue}
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                say(outcomes[futures[future]])
+    else:
+        for i in queue:
+            outcomes[i] = run_case(cases[i], manifest, tests_dir, fast_only)
+            say(outcomes[i])
+    failed = bool(checks) or any(o.failed for o in outcomes)
+    return {"outcomes": outcomes, "checks": checks, "failed": failed, "seconds": time.monotonic() - started}
+
+
+# --- command line (wired into ``python -m autograder validate``) -----------------------------
+
+def configure(parser):
+    parser.add_argument("--problem", action="append", choices=MODULES, metavar="M",
+                        help=f"only this problem (repeatable; one of {', '.join(MODULES)}); default: all four")
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="cases graded in parallel (default 1; each runs its own test processes)")
+    parser.add_argument("--fast", action="store_true",
+                        help="skip the training tests (a quick local check; a wrong variant that only they "
+                             "catch is reported as 'not caught by fast tests', not as a failure)")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write the outcomes as JSON here")
+
+
+def main(args) -> int:
+    from autograder.grade import GradeError
+    if args.jobs < 1:
+        print("error: -j must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        report = validate(args.problem, jobs=args.jobs, fast_only=args.fast)
+    except GradeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    outcomes = report["outcomes"]
+    print()
+    print(table(outcomes))
+    for check in report["checks"]:
+        print(f"{CHECK}: {check}")
+    bad = [o for o in outcomes if o.failed]
+    unchecked = [o for o in outcomes if o.verdict == NOT_CAUGHT_FAST]
+    print(f"\n{len(outcomes)} case(s), {len(bad)} wrong verdict(s), {len(report['checks'])} failed check(s)"
+          + (f", {len(unchecked)} wrong variant(s) left to the training tests" if unchecked else "")
+          + f"; {report['seconds']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"outcomes": [asdict(o) for o in outcomes], "checks": report["checks"],
+                                         "failed": report["failed"], "seconds": report["seconds"],
+                                         "fast": args.fast, "jobs": args.jobs}, indent=2) + "\n")
+    return 1 if report["failed"] else 0
