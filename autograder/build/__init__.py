@@ -1,0 +1,183 @@
+"""build: the Gradescope autograder.zip.
+
+Layout (Gradescope unzips it into /autograder/source and runs setup.sh once, then run_autograder
+for each submission):
+
+    setup.sh, run_autograder        templates/ beside this file
+    requirements.txt, pyproject.toml
+    hw3/                            the provided package, judge weights included
+    autograder/__init__.py, autograder/grade/   the grader (nothing else of autograder/)
+    tests/                          graded tests, tests/hidden/ and test data (not tests/project/)
+    datasets/*.sha256, datasets/MNIST/raw/*.gz  (setup.sh verifies and extracts them)
+    datasets/cache/lfw-*.pt         the preprocessed LFW tensor the extra-credit test loads, if built
+
+No solution code: every member is checked by :mod:`autograder.build.leaks` before the zip is written.
+"""
+import hashlib
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from autograder import REPO_ROOT
+from autograder.build.leaks import find_leaks
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_OUTPUT = REPO_ROOT / "dist" / "autograder.zip"
+EPOCH = (1980, 1, 1, 0, 0, 0)   # fixed timestamps: the same tree gives the same zip
+SKIP_PARTS = ("__pycache__", ".pytest_cache")
+
+
+class BuildError(Exception):
+    """The zip cannot be built (missing data, leaked solution code, unwritable output)."""
+
+
+def tree(root: Path, folder: str, exclude=()) -> dict:
+    """{path relative to root: Path} of the files under root/folder, minus caches and ``exclude`` prefixes."""
+    found = {}
+    base = root / folder
+    if not base.is_dir():
+        return found
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or path.is_symlink() or any(p in SKIP_PARTS for p in path.parts) \
+                or path.suffix == ".pyc" or rel.startswith(tuple(exclude)):
+            continue
+        found[rel] = path
+    return found
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_files(root: Path, data_root: Path, lfw_caches=()) -> dict:
+    """The checksum manifests, MNIST's four .gz files (verified against MNIST.sha256) and any LFW caches."""
+    files = {f"datasets/{p.name}": p for p in sorted((root / "datasets").glob("*.sha256"))}
+    for extra in ("README.md", "README.txt"):
+        if (root / "datasets" / extra).is_file():
+            files[f"datasets/{extra}"] = root / "datasets" / extra
+    manifest = root / "datasets" / "MNIST.sha256"
+    if not manifest.is_file():
+        raise BuildError(f"{manifest} is missing")
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, rel = line.split(maxsplit=1)
+        rel = rel.lstrip("*")
+        path = data_root / rel
+        if not path.is_file():
+            raise BuildError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data --only mnist)")
+        if sha256(path) != digest:
+            raise BuildError(f"{path} does not match its checksum in {manifest.name}: run python -m hw3 data again")
+        files[f"datasets/{rel}"] = path
+    for cache in lfw_caches:
+        cache = Path(cache)
+        if not cache.is_file():
+            raise BuildError(f"LFW cache {cache} is missing: run the contrastive extra-credit test or "
+                             f"python -m hw3 contrastive once to build it")
+        files[f"datasets/cache/{cache.name}"] = cache
+    return files
+
+
+def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = None, lfw_caches=None) -> dict:
+    """{path in the zip: Path or bytes} of everything that goes into autograder.zip."""
+    from hw3.datasets import data_root as default_data_root
+    tests_dir = Path(tests_dir or root / "tests")
+    if not (tests_dir / "conftest.py").is_file():
+        raise BuildError(f"{tests_dir} has no conftest.py: not a tests folder")
+    chosen = {
+        "setup.sh": TEMPLATES / "setup.sh",
+        "run_autograder": TEMPLATES / "run_autograder",
+        "requirements.txt": root / "requirements.txt",
+        "pyproject.toml": root / "pyproject.toml",
+        "autograder/__init__.py": root / "autograder" / "__init__.py",
+    }
+    chosen.update(tree(root, "hw3"))
+    chosen.update(tree(root, "autograder/grade"))
+    for rel, path in tree(tests_dir.parent, tests_dir.name, exclude=(f"{tests_dir.name}/project/",)).items():
+        chosen["tests/" + rel.split("/", 1)[1]] = path
+    if lfw_caches is None:
+        lfw_caches = needed_lfw_caches(root)
+    chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw_caches))
+    for rel, path in chosen.items():
+        if not Path(path).is_file():
+            raise BuildError(f"{path} is missing (needed as {rel} in the zip)")
+    return chosen
+
+
+def needed_lfw_caches(root: Path = REPO_ROOT) -> list:
+    """The preprocessed LFW tensors the extra-credit tests load: declared by the tests as
+    ``LFW_CACHE = dict(size=..., crop=..., grayscale=...)`` in tests/test_contrastive.py, if at all."""
+    import ast
+    test = root / "tests" / "test_contrastive.py"
+    if not test.is_file():
+        return []
+    for node in ast.parse(test.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "LFW_CACHE" for t in node.targets):
+            from hw3.data import lfw_cache_path
+            return [lfw_cache_path(**ast.literal_eval(node.value))]
+    return []
+
+
+def read(member) -> bytes:
+    return member if isinstance(member, bytes) else Path(member).read_bytes()
+
+
+def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograder")) -> Path:
+    """Write the members into ``output`` atomically, with fixed timestamps and permissions."""
+    output = Path(output).expanduser().absolute()
+    if output.is_dir():
+        raise BuildError(f"{output} is a folder; name the zip file to write, e.g. {output / 'autograder.zip'}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    except OSError as error:
+        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(chosen):
+                info = zipfile.ZipInfo(name, EPOCH)
+                info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, read(chosen[name]))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return output
+
+
+def build(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, **options) -> Path:
+    """Write autograder.zip; raises BuildError (and writes nothing) if any member would leak the solution."""
+    chosen = members(root, **options)
+    leaks = find_leaks({name: read(m) for name, m in chosen.items() if not str(name).endswith((".gz", ".pt"))})
+    if leaks:
+        raise BuildError("refusing to build: solution code would ship in the zip:\n  " + "\n  ".join(leaks[:20]))
+    return write_zip(chosen, output)
+
+
+def configure(parser):
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"the zip to write (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
+
+
+def run(args) -> int:
+    try:
+        path = build(args.output)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    with zipfile.ZipFile(path) as archive:
+        count = len(archive.namelist())
+        hidden = sum(n.startswith("tests/hidden/") for n in archive.namelist())
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {count} files, {hidden} hidden test file(s)).\n"
+          f"Upload it on Gradescope (Configure Autograder > Zip file upload; base image: Ubuntu 22.04 or 24.04).")
+    return 0

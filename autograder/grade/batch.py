@@ -1,0 +1,120 @@
+"""grade-all: a folder of submissions (one subfolder or .zip per student) -> a gradebook CSV plus each
+student's results file.
+
+Each student is graded by its own ``python -m autograder.grade`` process (its own subreaper, its own
+sandbox uids), a few at a time; the test manifest is collected once and shared.
+"""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, SOURCE_ROOT, TESTS_DIR, GradeError,
+                              collect_manifest)
+from autograder.grade.results import PROBLEMS, gradescope_results, write_json_atomically
+
+COLUMNS = ("student", *PROBLEMS, "extra_credit", "total", "status")
+
+
+def submissions(folder: Path, outdir: Path = None) -> dict:
+    """{student id: path} for each subfolder and .zip of ``folder`` (hidden entries and outdir skipped)."""
+    found = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.name == "__MACOSX" or entry.is_symlink():
+            continue
+        if outdir is not None and entry.resolve() == outdir.resolve():
+            continue
+        if entry.is_dir() or (entry.is_file() and entry.suffix.lower() == ".zip"):
+            student = entry.stem if entry.is_file() else entry.name
+            if student in found:
+                student = entry.name
+            found[student] = entry
+    return found
+
+
+def points_of(results: dict) -> dict:
+    """{problem: points, "extra_credit", "total"} from a results file's tests (their tags name the problem)."""
+    row = {p: 0.0 for p in PROBLEMS}
+    row["extra_credit"] = 0.0
+    for test in results.get("tests", []):
+        tags = test.get("tags") or []
+        if "extra_credit" in tags:
+            row["extra_credit"] += test["score"]
+        elif tags and tags[0] in row:
+            row[tags[0]] += test["score"]
+    row["total"] = sum(row[p] for p in PROBLEMS) + row["extra_credit"]
+    return {k: round(v, 4) for k, v in row.items()}
+
+
+def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, keyword: str = None,
+              markexpr: str = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
+              log=print) -> list:
+    """Grade every submission in ``folder``; returns the gradebook rows (dicts keyed by COLUMNS)."""
+    folder, outdir = Path(folder).expanduser(), Path(outdir).expanduser()
+    if not folder.is_dir():
+        raise GradeError(f"submissions folder {folder} does not exist or is not a folder")
+    if jobs < 1:
+        raise GradeError(f"-j must be at least 1, not {jobs}")
+    students = submissions(folder, outdir)
+    if not students:
+        raise GradeError(f"{folder} holds no submissions (one subfolder or .zip per student)")
+    try:
+        (outdir / "results").mkdir(parents=True, exist_ok=True)
+        (outdir / "logs").mkdir(exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=outdir, prefix=".probe-")
+        probe.close()
+    except OSError as error:
+        raise GradeError(f"cannot write to output folder {outdir}: {error.strerror or error}") from None
+    log(f"collecting the tests in {tests_dir}")
+    manifest = collect_manifest(tests_dir, keyword, markexpr)
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="hw3-grade-all-") as tmp:
+        manifest_file = Path(tmp) / "manifest.json"
+        write_json_atomically(manifest, manifest_file)
+
+        def one(student: str, path: Path) -> dict:
+            results_file = outdir / "results" / f"{student}.json"
+            argv = [sys.executable, "-m", "autograder.grade", str(path), "-o", str(results_file),
+                    "--manifest", str(manifest_file), "--time-limit", str(time_limit),
+                    "--memory-mb", str(memory_mb), "--quiet"]
+            started = time.monotonic()
+            env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+            try:
+                run = subprocess.run(argv, capture_output=True, text=True, errors="replace", env=env,
+                                     stdin=subprocess.DEVNULL, timeout=time_limit + 600)
+                text, code = run.stdout + run.stderr, run.returncode
+            except subprocess.TimeoutExpired as error:
+                text, code = f"{error}", -9
+            (outdir / "logs" / f"{student}.txt").write_text(text)
+            status = "graded"
+            if code != 0 or not results_file.is_file():
+                message = (text.strip().splitlines() or ["the grader failed"])[-1]
+                status = f"error: {message}"
+                write_json_atomically(gradescope_results([], 0, f"This submission could not be graded: {message}"),
+                                      results_file)
+            results = json.loads(results_file.read_text())
+            row = {"student": student, **points_of(results), "status": status}
+            log(f"{student}: {row['total']:g} points ({status}, {time.monotonic() - started:.0f} s)")
+            return row
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {student: pool.submit(one, student, path) for student, path in students.items()}
+            for student, future in futures.items():
+                rows[student] = future.result()
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for student in students:
+        writer.writerow(rows[student])
+    fd, tmp = tempfile.mkstemp(dir=outdir, prefix=".gradebook.csv.", suffix=".part")
+    with os.fdopen(fd, "w") as f:
+        f.write(table.getvalue())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, outdir / "gradebook.csv")
+    return [rows[s] for s in students]

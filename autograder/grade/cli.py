@@ -1,0 +1,77 @@
+"""Command-line layer of ``grade`` and ``grade-all`` (used by ``python -m autograder`` and by
+``python -m autograder.grade``, which is what run_autograder calls on Gradescope)."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, TESTS_DIR, GradeError, SubmissionError,
+                              grade)
+
+
+def _common(parser):
+    parser.add_argument("-k", metavar="EXPR", dest="keyword",
+                        help="only the tests matching this pytest -k expression (e.g. 'gan', 'not training')")
+    parser.add_argument("-m", metavar="MARKEXPR", dest="markexpr",
+                        help="only the tests matching this pytest -m expression (e.g. 'not training')")
+    parser.add_argument("--tests", metavar="DIR", type=Path, default=TESTS_DIR,
+                        help=f"the tests folder (default: {TESTS_DIR})")
+    parser.add_argument("--time-limit", metavar="SECONDS", type=float, default=DEFAULT_TIME_LIMIT,
+                        help=f"whole-run limit per submission (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument("--memory-mb", metavar="MB", type=int, default=DEFAULT_MEMORY_MB,
+                        help=f"address-space cap of each test process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
+
+
+def configure_grade(parser):
+    parser.add_argument("submission", metavar="SUBMISSION",
+                        help="a folder or .zip holding any of cnn.py, contrastive.py, cvae.py, gan.py")
+    parser.add_argument("-o", "--output", metavar="RESULTS_JSON", type=Path,
+                        help="write Gradescope's results.json here (atomically)")
+    _common(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the total")
+    parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)  # grade-all's shared test list
+
+
+def run_grade(args) -> int:
+    if args.time_limit <= 0 or args.memory_mb < 0:
+        print("error: --time-limit must be positive and --memory-mb at least 0", file=sys.stderr)
+        return 2
+    manifest = json.loads(args.manifest.read_text()) if args.manifest else None
+    log = (lambda message: None) if args.quiet else (lambda message: print(f"grade: {message}", flush=True))
+    try:
+        report = grade(args.submission, args.output, tests_dir=args.tests, keyword=args.keyword,
+                       markexpr=args.markexpr, manifest=manifest, time_limit=args.time_limit,
+                       memory_mb=args.memory_mb, log=log)
+    except (GradeError, SubmissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.quiet:
+        print(f"{report.score:g} points")
+    else:
+        print(report.table())
+        for line in report.log:
+            print(f"  log: {line}")
+        print(f"\n{report.score:g} points in {report.seconds:.0f} s" +
+              (f"; results written to {args.output}" if args.output else " (-o FILE writes Gradescope results)"))
+    return 0
+
+
+def configure_grade_all(parser):
+    parser.add_argument("folder", metavar="FOLDER", help="one subfolder or .zip per student")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", type=Path, default=Path("grades"),
+                        help="gradebook.csv, results/STUDENT.json and logs/ go here (default: grades/)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="students graded in parallel (default 2)")
+    _common(parser)
+
+
+def run_grade_all(args) -> int:
+    from autograder.grade.batch import grade_all
+    try:
+        rows = grade_all(args.folder, args.output, jobs=args.jobs, tests_dir=args.tests, keyword=args.keyword,
+                         markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb)
+    except (GradeError, SubmissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    errors = sum(not row["status"].startswith("graded") for row in rows)
+    print(f"{len(rows)} submission(s) graded ({errors} with errors): {args.output / 'gradebook.csv'}")
+    return 0

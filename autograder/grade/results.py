@@ -1,0 +1,250 @@
+"""Gradescope results: per-test metadata + verdicts -> the results dict, the summary tables, atomic writing.
+
+Shared by the pytest plugin (in-process runs) and the isolated grader (``autograder.grade``), so both
+produce the same file. Format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
+"""
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
+POINTS_PER_PROBLEM = 25
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+MAX_TEST_OUTPUT = 4000       # characters of output kept per test
+MAX_TOP_OUTPUT = 20000       # characters of the top-level output
+
+
+def problem_of(path) -> str:
+    """The problem a test file belongs to: tests/test_gan.py and tests/hidden/test_gan_hidden.py -> "gan".
+
+    Files that are not graded test files give None.
+    """
+    stem = Path(str(path).split("::")[0]).stem
+    if not stem.startswith("test_"):
+        return None
+    name = stem[len("test_"):]
+    if name.endswith("_hidden"):
+        name = name[:-len("_hidden")]
+    return name if name in PROBLEMS else None
+
+
+def truncate(text: str, limit: int, keep_tail: bool = True) -> str:
+    """At most ``limit`` characters: the head and (if keep_tail) the tail, with a note where text was cut."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    note = f"\n... [{len(text) - limit} characters cut] ...\n"
+    if not keep_tail:
+        return text[:limit] + note
+    head = limit // 4
+    return text[:head] + note + text[len(text) - (limit - head):]
+
+
+@dataclass
+class TestResult:
+    """One graded test: trusted metadata (from collection) plus its verdict."""
+    nodeid: str
+    problem: str
+    name: str
+    number: str = ""
+    max_score: float = 0.0
+    visibility: str = "visible"
+    tags: list = field(default_factory=list)
+    extra_credit: bool = False
+    hidden: bool = False
+    score: float = 0.0
+    status: str = "failed"
+    output: str = ""
+
+    def gradescope(self) -> dict:
+        return {
+            "name": self.name,
+            "number": self.number,
+            "score": round(self.score, 4),
+            "max_score": round(self.max_score, 4),
+            "status": self.status,
+            "output": self.output,
+            "visibility": self.visibility,
+            "tags": list(self.tags),
+        }
+
+
+def clamp_score(value, max_score: float) -> float:
+    """A reported partial score forced into [0, max_score]; anything that is not a finite number is 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if not math.isfinite(value):
+        return 0.0
+    return min(max(value, 0.0), float(max_score))
+
+
+def from_spec(spec: dict) -> TestResult:
+    """A TestResult (not yet run: failed, 0 points) from one collected test's metadata."""
+    return TestResult(
+        nodeid=spec["nodeid"], problem=spec["problem"], name=spec["name"], number=spec.get("number", ""),
+        max_score=float(spec.get("weight") or 0.0), visibility=spec.get("visibility", "visible"),
+        tags=list(spec.get("tags", ())), extra_credit=bool(spec.get("extra_credit")),
+        hidden=bool(spec.get("hidden")),
+    )
+
+
+def apply_verdict(result: TestResult, verdict: dict) -> TestResult:
+    """Score one test from its verdict: {"outcome": passed|failed|error|skipped, "score": partial or None,
+    "output": text}. Passing earns max_score; @partial_credit's score (clamped) counts even on failure,
+    as on Gradescope; skipped (which student code can force) earns nothing."""
+    outcome = verdict.get("outcome", "failed")
+    passed = outcome == "passed"
+    partial = verdict.get("score")
+    if outcome in ("passed", "failed") and partial is not None:
+        result.score = clamp_score(partial, result.max_score)
+    else:
+        result.score = result.max_score if passed else 0.0
+    result.status = "passed" if passed else "failed"
+    output = verdict.get("output") or ""
+    if outcome == "skipped":
+        output = "Not graded as passed: the test was skipped. " + output
+    result.output = truncate(output, MAX_TEST_OUTPUT)
+    return result
+
+
+def number_tests(results: list) -> list:
+    """Give parametrized cases that share one @number a unique suffix (4.3 -> 4.3.1, 4.3.2, ...)."""
+    counts = {}
+    for r in results:
+        counts[r.number] = counts.get(r.number, 0) + 1
+    seen = {}
+    for r in results:
+        if r.number and counts[r.number] > 1:
+            seen[r.number] = seen.get(r.number, 0) + 1
+            r.number = f"{r.number}.{seen[r.number]}"
+    return results
+
+
+def totals(results: list, visible_only: bool = False) -> dict:
+    """{problem: {"score", "max", "extra", "extra_max", "passed", "count"}} over the given tests."""
+    table = {}
+    for r in results:
+        if visible_only and r.visibility != "visible":
+            continue
+        row = table.setdefault(r.problem, {"score": 0.0, "max": 0.0, "extra": 0.0, "extra_max": 0.0,
+                                           "passed": 0, "count": 0})
+        key = "extra" if r.extra_credit else "score"
+        row[key] += r.score
+        row["extra_max" if r.extra_credit else "max"] += r.max_score
+        row["passed"] += r.status == "passed"
+        row["count"] += 1
+    return table
+
+
+def _points(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.2f}"
+
+
+def summary_table(results: list, visible_only: bool = False, failures: bool = True,
+                  notes: list = ()) -> str:
+    """The readable summary: points per problem, then the failed tests with their messages."""
+    table = totals(results, visible_only)
+    lines = [f"{'problem':<13}{'points':>14}{'extra credit':>15}{'tests passed':>15}"]
+    grand = {"score": 0.0, "max": 0.0, "extra": 0.0, "extra_max": 0.0, "passed": 0, "count": 0}
+    for problem in [p for p in PROBLEMS if p in table] + sorted(set(table) - set(PROBLEMS)):
+        row = table[problem]
+        for key in grand:
+            grand[key] += row[key]
+        extra = f"{_points(row['extra'])} / {_points(row['extra_max'])}" if row["extra_max"] else "-"
+        lines.append(f"{problem:<13}{_points(row['score']) + ' / ' + _points(row['max']):>14}{extra:>15}"
+                     f"{str(row['passed']) + ' / ' + str(row['count']):>15}")
+    extra = f"{_points(grand['extra'])} / {_points(grand['extra_max'])}" if grand["extra_max"] else "-"
+    lines.append(f"{'total':<13}{_points(grand['score']) + ' / ' + _points(grand['max']):>14}{extra:>15}"
+                 f"{str(grand['passed']) + ' / ' + str(grand['count']):>15}")
+    if visible_only and any(r.visibility != "visible" for r in results):
+        lines.append("(hidden tests are graded too; their results appear after the due date)")
+    for note in notes:
+        lines.append(note)
+    failed = [r for r in results if r.status != "passed" and (not visible_only or r.visibility == "visible")]
+    if failures and failed:
+        lines.append("")
+        lines.append(f"Failed tests ({len(failed)}):")
+        for r in failed:
+            message = (r.output.strip().splitlines() or ["(no message)"])
+            first = next((m for m in message if m.strip().startswith("E ")), message[0]).strip()
+            lines.append(f"  [{r.number or '-'}] {r.nodeid}  ({_points(r.score)} / {_points(r.max_score)})")
+            lines.append(f"      {truncate(first, 300, keep_tail=False)}")
+    return "\n".join(lines)
+
+
+def gradescope_results(results: list, execution_time: float, output: str = "",
+                       stdout_visibility: str = "hidden") -> dict:
+    """The whole results file as a dict."""
+    return {
+        "score": round(sum(r.score for r in results), 4),
+        "execution_time": int(round(execution_time)),
+        "output": truncate(output, MAX_TOP_OUTPUT),
+        "stdout_visibility": stdout_visibility,
+        "tests": [r.gradescope() for r in results],
+    }
+
+
+def validate(results: dict) -> list:
+    """Problems with a results dict's shape (empty when it is a valid Gradescope results file)."""
+    problems = []
+    if not isinstance(results, dict):
+        return ["results is not a JSON object"]
+    for key, kind in (("score", (int, float)), ("execution_time", (int, float)), ("output", str),
+                      ("stdout_visibility", str), ("tests", list)):
+        if not isinstance(results.get(key), kind):
+            problems.append(f"top-level {key!r} missing or not {kind}")
+    for i, test in enumerate(results.get("tests") or []):
+        for key, kind in (("name", str), ("number", str), ("score", (int, float)), ("max_score", (int, float)),
+                          ("status", str), ("output", str), ("visibility", str), ("tags", list)):
+            if not isinstance(test.get(key), kind):
+                problems.append(f"tests[{i}] {key!r} missing or not {kind}")
+        if test.get("status") not in ("passed", "failed"):
+            problems.append(f"tests[{i}] status {test.get('status')!r}")
+        if test.get("visibility") not in VISIBILITIES:
+            problems.append(f"tests[{i}] visibility {test.get('visibility')!r}")
+        if isinstance(test.get("score"), (int, float)) and isinstance(test.get("max_score"), (int, float)):
+            if not 0 <= test["score"] <= test["max_score"] + 1e-9:
+                problems.append(f"tests[{i}] score {test['score']} outside [0, {test['max_score']}]")
+    if isinstance(results.get("tests"), list) and isinstance(results.get("score"), (int, float)):
+        total = sum(t.get("score", 0) for t in results["tests"] if isinstance(t.get("score"), (int, float)))
+        if abs(total - results["score"]) > 1e-3:
+            problems.append(f"score {results['score']} is not the sum of the tests' scores {total}")
+    return problems
+
+
+def write_json_atomically(obj, path) -> Path:
+    """Write JSON to ``path`` through a temporary file in the same folder, so no reader ever sees a
+    half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def check_writable(path) -> Path:
+    """Fail early (ValueError with a clear message) when results could not be written to ``path``."""
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise ValueError(f"cannot write results to {path}: it is a folder; name a file, e.g. {path / 'results.json'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write results to {path}: folder {path.parent} does not exist")
+    try:  # a real probe: os.access says yes to root even on a read-only file system
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"cannot write results to {path}: {error.strerror or error}") from None
+    return path

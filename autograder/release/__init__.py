@@ -1,0 +1,106 @@
+"""release: the student bundle, as a folder or a .zip.
+
+Contents: starter/ (checked in sync with solution/), the provided hw3/ package, the public tests
+(tests/ without tests/hidden/ and tests/project/), the datasets step (datasets/*.sha256 -- never the
+data), setup.sh, requirements.txt, pyproject.toml, README.md, .gitignore and handout/.
+
+Never: solution/, autograder/, hidden tests, benchmarks, fetched data. Every member is checked by
+:mod:`autograder.build.leaks` before anything is written; a bundle that would leak is not written.
+"""
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import REPO_ROOT, assign
+from autograder.build import BuildError, read, tree, write_zip
+from autograder.build.leaks import find_leaks
+
+DEFAULT_OUTPUT = REPO_ROOT / "dist" / "hw3-release"
+TOP_FILES = ("setup.sh", "requirements.txt", "pyproject.toml", "README.md", ".gitignore")
+EXECUTABLE = ("setup.sh",)
+
+
+def members(root: Path = REPO_ROOT) -> dict:
+    """{path in the bundle: Path} of everything students get."""
+    if root == REPO_ROOT:
+        stale = assign.stale_files()
+        if stale:
+            raise BuildError(f"starter/ is out of date with solution/ ({', '.join(stale)}): "
+                             f"run python -m autograder assign first")
+    chosen = {name: root / name for name in TOP_FILES if (root / name).is_file()}
+    for name in ("setup.sh", "requirements.txt", "pyproject.toml", "README.md"):
+        if name not in chosen:
+            raise BuildError(f"{root / name} is missing")
+    chosen.update({rel: path for rel, path in tree(root, "starter").items() if rel.endswith(".py")})
+    chosen.update(tree(root, "hw3"))
+    chosen.update(tree(root, "tests", exclude=("tests/hidden/", "tests/project/")))
+    chosen.update(tree(root, "handout"))
+    for path in sorted((root / "datasets").glob("*.sha256")) + [root / "datasets" / "README.md"]:
+        if path.is_file():
+            chosen[f"datasets/{path.name}"] = path
+    missing = [f"starter/{n}" for n in assign.STUDENT_FILES if f"starter/{n}" not in chosen]
+    if missing:
+        raise BuildError(f"the bundle would lack {', '.join(missing)}")
+    return chosen
+
+
+def write_folder(chosen: dict, output: Path) -> Path:
+    """Write the bundle as a folder: built beside ``output`` and renamed into place (replacing it)."""
+    output = Path(output).expanduser().absolute()
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"{output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not (output / "starter").is_dir():
+        raise BuildError(f"{output} is a non-empty folder that is not a previous release: choose another -o")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+    except OSError as error:
+        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
+    try:
+        for rel, source in chosen.items():
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(read(source))
+            dest.chmod(0o755 if rel in EXECUTABLE else 0o644)
+        for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+        if output.exists():
+            old = output.with_name(f".{output.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(output, old)
+            os.replace(tmp, output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return output
+
+
+def release(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT) -> Path:
+    """Write the student bundle (a .zip if ``output`` ends in .zip, else a folder)."""
+    chosen = members(root)
+    leaks = find_leaks({name: read(path) for name, path in chosen.items()})
+    if leaks:
+        raise BuildError("refusing to release: solution code would ship:\n  " + "\n  ".join(leaks[:20]))
+    if str(output).lower().endswith(".zip"):
+        return write_zip(chosen, Path(output), executable=EXECUTABLE)
+    return write_folder(chosen, Path(output))
+
+
+def configure(parser):
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"a folder, or a file ending in .zip (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
+
+
+def run(args) -> int:
+    try:
+        path = release(args.output)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote the student bundle {path}\n"
+          f"  Students: ./setup.sh, then pytest tests/ (see README.md and handout/).")
+    return 0
