@@ -1,0 +1,203 @@
+"""``python -m hw3 gan``: Problem 4, train the DCGAN of gan.py on MNIST (handout section 4.8).
+
+The loop is CS231n's ``run_a_gan``: every iteration takes one Adam step on the discriminator
+(a batch of real digits against a batch of generated ones), then one on the generator (a fresh
+batch of noise). It saves a grid of generated digits after 250, 500 and 1000 iterations and at
+the end of training, the two loss curves, and -- when the judge classifier is available -- how
+confidently the judge recognizes the generated digits and how many digit classes they cover.
+
+    python -m hw3 gan --impl solution            # the writeup's run: 2340 iterations of 128
+    python -m hw3 gan --impl solution --quick    # a few minutes on a laptop CPU
+
+Outputs (in --out, default runs/gan): grid_iter0250.png, grid_iter0500.png, grid_iter1000.png,
+grid_final.png, losses.png, losses.csv, summary.json.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hw3 import impl
+from hw3.data import load_mnist
+from hw3.datasets import DatasetError
+from hw3.device import default_device
+from hw3.plots import save_curves, save_image_grid
+from hw3.training import batches, progress, seed_everything
+
+FULL = dict(iterations=2340, batch_size=128)   # CS231n: 5 epochs of 468 full batches of 128
+QUICK = dict(iterations=1000, batch_size=32)
+SNAPSHOTS = (250, 500, 1000)                   # the writeup's grids, plus one at the end
+GRID_SIZE = 100                                # digits per grid (10 x 10)
+JUDGE_SAMPLES = 1000                           # generated digits the judge scores at the end
+COVERAGE_MIN_FRACTION = 0.02                   # a class is covered if >= 2 % of the samples are it
+
+
+def real_batches(images, batch_size, generator):
+    """Endless shuffled passes over the real images, in full batches only (like CS231n, which
+    skips the last, smaller batch of each epoch)."""
+    while True:
+        for (x,) in batches(images, batch_size=batch_size, generator=generator):
+            if len(x) == batch_size:
+                yield x
+
+
+@torch.no_grad()
+def generate(G, noise):
+    """Images in [0, 1], shape (N, 784), that G makes from ``noise`` (N, noise_dim).
+
+    G runs in evaluation mode (its batch norms use their running statistics), so an image
+    depends on its own noise vector only; G is put back in training mode afterwards.
+    """
+    device = next(G.parameters()).device
+    G.eval()
+    try:
+        images = G(noise.to(device))
+    finally:
+        G.train()
+    return ((images + 1) / 2).clamp(0, 1).cpu()
+
+
+def train_gan(gan, iterations, batch_size=128, seed=0, device=None, snapshot_at=SNAPSHOTS,
+              grid_size=GRID_SIZE, show_progress=True):
+    """Train gan.py's DCGAN on MNIST for ``iterations`` discriminator + generator steps.
+
+    Returns a dict: ``G`` and ``D`` (the trained networks, in training mode), ``d_loss`` and
+    ``g_loss`` (one float per iteration), ``snapshots`` ({iteration: images (grid_size, 784)
+    in [0, 1]} for each iteration of ``snapshot_at`` reached, generated from one fixed batch of
+    noise) and ``seconds`` (the training time).
+    """
+    device = device or default_device()
+    data_order = seed_everything(seed)
+    images, _ = load_mnist(train=True)
+    real_images = images.view(len(images), -1) * 2 - 1   # (60000, 784) in [-1, 1], like G's output
+
+    D = gan.build_discriminator().to(device)
+    G = gan.build_generator(gan.NOISE_DIM).to(device)
+    D_solver = gan.get_optimizer(D)
+    G_solver = gan.get_optimizer(G)
+    fixed_noise = gan.sample_noise(grid_size, gan.NOISE_DIM)  # the same digits at every snapshot
+
+    d_losses, g_losses, snapshots = [], [], {}
+    start = time.perf_counter()
+    bar = progress(total=iterations, desc="DCGAN", unit="it", disable=None if show_progress else True)
+    for iteration, x in zip(range(1, iterations + 1), real_batches(real_images, batch_size, data_order)):
+        # Discriminator step: real digits are labelled real, generated ones fake.
+        D_solver.zero_grad()
+        logits_real = D(x.to(device))
+        fake_images = G(gan.sample_noise(batch_size, gan.NOISE_DIM).to(device)).detach()
+        logits_fake = D(fake_images)
+        d_loss = gan.discriminator_loss(logits_real, logits_fake)
+        d_loss.backward()
+        D_solver.step()
+
+        # Generator step: fresh noise; G is rewarded when D calls its digits real.
+        G_solver.zero_grad()
+        fake_images = G(gan.sample_noise(batch_size, gan.NOISE_DIM).to(device))
+        g_loss = gan.generator_loss(D(fake_images))
+        g_loss.backward()
+        G_solver.step()
+
+        d_losses.append(d_loss.item())
+        g_losses.append(g_loss.item())
+        if iteration in snapshot_at:
+            snapshots[iteration] = generate(G, fixed_noise)
+        if iteration % 10 == 0:
+            bar.set_postfix(d_loss=f"{d_losses[-1]:.3f}", g_loss=f"{g_losses[-1]:.3f}")
+        bar.update()
+    bar.close()
+    snapshots["final"] = generate(G, fixed_noise)
+    return dict(G=G, D=D, d_loss=d_losses, g_loss=g_losses, snapshots=snapshots,
+                seconds=time.perf_counter() - start)
+
+
+def judge_score(images):
+    """How well the judge recognizes ``images`` (N, 784) or (N, 1, 28, 28) in [0, 1].
+
+    Returns a dict: ``mean_confidence`` (the judge's mean probability of its predicted class),
+    ``coverage`` (how many of the 10 digit classes at least COVERAGE_MIN_FRACTION of the images
+    are classified as: a collapsed generator that draws one digit covers 1) and ``class_counts``.
+    """
+    from hw3.judge import classify  # the judge classifier of hw3/judge.py
+
+    labels, confidences = classify(images)
+    counts = torch.bincount(labels.cpu(), minlength=10)
+    return dict(mean_confidence=float(confidences.float().mean()),
+                coverage=int((counts >= COVERAGE_MIN_FRACTION * len(labels)).sum()),
+                class_counts=counts.tolist())
+
+
+def configure(parser):
+    parser.add_argument("--impl", metavar="FOLDER", default=None,
+                        help=f"folder holding gan.py (default: ${impl.ENV_VAR}, else starter)")
+    parser.add_argument("--out", metavar="DIR", default="runs/gan", help="output folder (default: runs/gan)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a few-minute CPU budget: {QUICK['iterations']} iterations of batches of "
+                             f"{QUICK['batch_size']} (unless --iterations/--batch-size say otherwise)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"training iterations (default: {FULL['iterations']}, i.e. 5 epochs; "
+                             f"--quick: {QUICK['iterations']})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"batch size (default: {FULL['batch_size']}; --quick: {QUICK['batch_size']})")
+
+
+def run(args):
+    budget = QUICK if args.quick else FULL
+    iterations = args.iterations if args.iterations is not None else budget["iterations"]
+    batch_size = args.batch_size if args.batch_size is not None else budget["batch_size"]
+    if iterations < 1 or batch_size < 2:
+        print("error: --iterations must be at least 1 and --batch-size at least 2 (batch norm needs "
+              "two samples)", file=sys.stderr)
+        return 2
+    try:
+        gan = impl.load("gan", args.impl)
+        result = train_gan(gan, iterations, batch_size, seed=args.seed)
+    except NotImplementedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (impl.ImplementationError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    out = Path(args.out)
+    figures = {}
+    for key, images in result["snapshots"].items():
+        name = "final" if key == "final" else f"iter{key:04d}"
+        title = f"after {iterations} iterations (final)" if key == "final" else f"after {key} iterations"
+        figures[f"grid_{name}"] = save_image_grid(images, out / f"grid_{name}.png", nrow=10, title=title)
+    figures["losses"] = save_curves({"discriminator": result["d_loss"], "generator": result["g_loss"]},
+                                    out / "losses.png", title="DCGAN losses (one point per iteration)")
+    with open(out / "losses.csv", "w") as f:
+        f.write("iteration,d_loss,g_loss\n")
+        f.writelines(f"{i},{d:.6f},{g:.6f}\n"
+                     for i, (d, g) in enumerate(zip(result["d_loss"], result["g_loss"]), start=1))
+
+    metrics = dict(iterations=iterations, batch_size=batch_size, seed=args.seed,
+                   seconds=round(result["seconds"], 1),
+                   iterations_per_second=round(iterations / result["seconds"], 3),
+                   final_d_loss=result["d_loss"][-1], final_g_loss=result["g_loss"][-1])
+    try:
+        from hw3.judge import JudgeError
+    except ImportError:
+        JudgeError = None
+    if JudgeError is None:
+        print("note: no judge (hw3/judge.py), generated digits not scored", file=sys.stderr)
+    else:
+        try:
+            noise = gan.sample_noise(JUDGE_SAMPLES, gan.NOISE_DIM, seed=args.seed + 1)
+            metrics["judge"] = judge_score(generate(result["G"], noise))
+        except JudgeError as error:  # everything else still stands
+            print(f"note: judge unavailable, generated digits not scored ({error})", file=sys.stderr)
+
+    summary = dict(problem=4, command="gan", impl=str(impl.impl_dir(args.impl)),
+                   device=str(default_device()), quick=args.quick,
+                   figures={k: str(v) for k, v in figures.items()},
+                   tables={"losses": str(out / "losses.csv")}, metrics=metrics)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {len(figures)} figures, losses.csv and summary.json to {out}")
+    if "judge" in metrics:
+        print(f"judge: mean confidence {metrics['judge']['mean_confidence']:.3f}, "
+              f"coverage {metrics['judge']['coverage']}/10 classes")
+    return 0

@@ -1,0 +1,166 @@
+"""Problem 4 (gan.py, DCGAN): hidden graded tests, run after the due date (3.5 points).
+
+Other shapes and seeds, the exact layer-by-layer architecture, soft targets and gradients.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from gradescope_utils.autograder_utils.decorators import number, visibility, weight
+
+
+def reference_discriminator():
+    """The discriminator of the handout, layer by layer."""
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 32, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+        nn.Flatten(), nn.Linear(1024, 1024), nn.LeakyReLU(0.01), nn.Linear(1024, 1),
+    )
+
+
+def reference_generator(noise_dim):
+    """The generator of the handout, layer by layer."""
+    return nn.Sequential(
+        nn.Linear(noise_dim, 1024), nn.ReLU(), nn.BatchNorm1d(1024),
+        nn.Linear(1024, 7 * 7 * 128), nn.ReLU(), nn.BatchNorm1d(7 * 7 * 128),
+        nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.ReLU(), nn.BatchNorm2d(64),
+        nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(), nn.Flatten(),
+    )
+
+
+def copy_parameters(student, reference, what):
+    """Give ``reference`` the student's parameters, in the order the handout lists the layers."""
+    theirs, ours = list(student.parameters()), list(reference.parameters())
+    shapes = [tuple(p.shape) for p in theirs]
+    expected = [tuple(p.shape) for p in ours]
+    assert shapes == expected, (f"the {what}'s parameter tensors, in order, should have shapes {expected} "
+                                f"(the layers of the handout, in that order); got {shapes}")
+    with torch.no_grad():
+        for mine, yours in zip(ours, theirs):
+            mine.copy_(yours)
+
+
+def softplus(s):
+    return math.log1p(math.exp(-abs(s))) + max(s, 0.0)
+
+
+@weight(0.5)
+@number("4.20")
+@visibility("after_due_date")
+def test_sample_noise_other_shapes_and_seeds(gan):
+    """Other shapes; fine-grained uniform values; seeds reproduce across shapes."""
+    for shape in [(1, 1), (7, 3), (2, 200)]:
+        noise = gan.sample_noise(*shape)
+        assert noise.shape == shape, f"sample_noise{shape} should have shape {shape}, got {tuple(noise.shape)}"
+        assert noise.min() >= -1 and noise.max() < 1, f"sample_noise{shape} left [-1, 1)"
+    torch.manual_seed(7)
+    noise = gan.sample_noise(200, 50).flatten()
+    assert noise.unique().numel() > 9900, "10,000 uniform draws should (almost) all differ: the noise is not continuous"
+    assert abs(noise.mean().item()) < 0.03, f"the noise should have mean 0, got {noise.mean():.4f}"
+    assert abs(noise.var().item() - 1 / 3) < 0.02, f"U(-1, 1) has variance 1/3, the noise has {noise.var():.4f}"
+    a = gan.sample_noise(10, 4, seed=0)
+    b = gan.sample_noise(10, 4, seed=0)
+    assert torch.equal(a, b), "seed=0 must be honoured too (it is not None)"
+
+
+@weight(1)
+@number("4.21")
+@visibility("after_due_date")
+def test_discriminator_architecture(gan):
+    """Layer by layer: with the student's weights, the handout's discriminator computes the same logits."""
+    D = gan.build_discriminator().double()
+    reference = reference_discriminator().double()
+    copy_parameters(D, reference, "discriminator")
+    x = torch.rand(6, 784, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        for layer in (D, reference):  # larger weights make a wrong LeakyReLU slope visible
+            for p in layer.parameters():
+                p.mul_(3)
+        got, want = D(x), reference(x)
+    assert got.shape == want.shape == (6, 1)
+    assert torch.allclose(got, want, rtol=1e-9, atol=1e-9), (
+        f"the discriminator computes something other than the handout's architecture (Unflatten, Conv 5x5 "
+        f"32, LeakyReLU 0.01, MaxPool 2, Conv 5x5 64, LeakyReLU 0.01, MaxPool 2, Flatten, Linear 1024, "
+        f"LeakyReLU 0.01, Linear 1): max difference {(got - want).abs().max():.3g}")
+
+
+@weight(1)
+@number("4.22")
+@visibility("after_due_date")
+def test_generator_architecture(gan):
+    """Layer by layer: with the student's weights, the handout's generator computes the same images,
+    in training mode (batch statistics) and in eval mode (running statistics)."""
+    for noise_dim in (96, 10):
+        G = gan.build_generator(noise_dim).double()
+        reference = reference_generator(noise_dim).double()
+        copy_parameters(G, reference, "generator")
+        with torch.no_grad():
+            for layer in (G, reference):  # non-trivial batch-norm scales and shifts
+                for m in layer.modules():
+                    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                        m.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(m.num_features))
+                        m.bias.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(m.num_features + 1))
+        z = torch.rand(8, noise_dim, dtype=torch.float64) * 2 - 1
+        got, want = G(z), reference(z)
+        assert torch.allclose(got, want, rtol=1e-8, atol=1e-8), (
+            f"in training mode, build_generator({noise_dim}) computes something other than the handout's "
+            f"architecture (Linear, ReLU, BatchNorm1d, Linear, ReLU, BatchNorm1d, Unflatten, ConvTranspose2d, "
+            f"ReLU, BatchNorm2d, ConvTranspose2d, Tanh, Flatten): max difference {(got - want).abs().max():.3g}")
+        G.eval()
+        reference.eval()
+        got, want = G(z), reference(z)
+        assert torch.allclose(got, want, rtol=1e-8, atol=1e-8), (
+            f"in eval mode, build_generator({noise_dim}) differs from the handout's architecture "
+            f"(max difference {(got - want).abs().max():.3g}): check the batch-norm layers")
+
+
+@weight(0.5)
+@number("4.23")
+@visibility("after_due_date")
+def test_bce_loss_soft_targets_and_gradient(gan):
+    """Targets anywhere in [0, 1]; shapes (N,) and (N, 1); gradient (sigma(s) - z) / N."""
+    generator = torch.Generator().manual_seed(23)
+    for shape in [(40,), (40, 1), (5, 8)]:
+        logits = (torch.randn(*shape, generator=generator, dtype=torch.float64) * 4).requires_grad_()
+        targets = torch.rand(*shape, generator=generator, dtype=torch.float64)
+        loss = gan.bce_loss(logits, targets)
+        p = torch.sigmoid(logits.detach())
+        want = (-(targets * torch.log(p) + (1 - targets) * torch.log(1 - p))).mean()
+        assert loss.shape == (), f"bce_loss should return a scalar for inputs of shape {shape}"
+        assert torch.allclose(loss, want, rtol=1e-10, atol=0), (
+            f"bce_loss with soft targets (shape {shape}) = {loss.item():.10f}, expected {want.item():.10f}")
+        loss.backward()
+        grad = (p - targets) / logits.numel()
+        assert torch.allclose(logits.grad, grad, rtol=1e-8, atol=1e-12), (
+            f"the gradient of bce_loss (shape {shape}) should be (sigmoid(s) - z) / N")
+
+
+@weight(0.5)
+@number("4.24")
+@visibility("after_due_date")
+def test_gan_losses_random_and_extreme_logits(gan):
+    """Both losses on random batches (values and gradients) and on saturated logits (+-1e4)."""
+    generator = torch.Generator().manual_seed(24)
+    real = (torch.randn(32, 1, generator=generator, dtype=torch.float64) * 2).requires_grad_()
+    fake = (torch.randn(32, 1, generator=generator, dtype=torch.float64) * 2).requires_grad_()
+    d_loss = gan.discriminator_loss(real, fake)
+    want = torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
+    assert torch.allclose(d_loss, want, rtol=1e-10), f"discriminator_loss = {d_loss.item():.8f}, expected {want.item():.8f}"
+    d_loss.backward()
+    assert torch.allclose(real.grad, (torch.sigmoid(real) - 1).detach() / 32, rtol=1e-8)
+    assert torch.allclose(fake.grad, torch.sigmoid(fake).detach() / 32, rtol=1e-8)
+    fake.grad = None
+    g_loss = gan.generator_loss(fake)
+    want = torch.nn.functional.softplus(-fake).mean()
+    assert torch.allclose(g_loss, want, rtol=1e-10), f"generator_loss = {g_loss.item():.8f}, expected {want.item():.8f}"
+    g_loss.backward()
+    assert torch.allclose(fake.grad, (torch.sigmoid(fake) - 1).detach() / 32, rtol=1e-8), (
+        "the generator loss should push the fake logits up (gradient (sigmoid(s) - 1) / N)")
+    extreme = torch.tensor([[1e4], [-1e4]])
+    d = gan.discriminator_loss(extreme, extreme).item()
+    g = gan.generator_loss(extreme).item()
+    assert d == pytest.approx(1e4, rel=1e-5), f"discriminator_loss on logits +-1e4 = {d}, expected 1e4"
+    assert g == pytest.approx(5e3, rel=1e-5), f"generator_loss on logits +-1e4 = {g}, expected 5e3"

@@ -1,0 +1,317 @@
+"""Problem 4 (gan.py, DCGAN): the visible graded tests.
+
+    pytest tests/test_gan.py                     # your starter/gan.py
+    pytest tests/test_gan.py -m "not training"   # everything but the training test (seconds)
+
+Points: 21.5 here; 3.5 more in hidden tests run after the due date (25 in all).
+"""
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from gradescope_utils.autograder_utils.decorators import number, visibility, weight
+
+DATA = Path(__file__).resolve().parent / "data"
+CHECKS = DATA / "cs231n-gan-checks.npz"
+CHECKS_SHA256 = "4eaaad8f9a1acd783b582ba984bc3ed5aff1c8e588d4e357a9fbe8370b923ebf"
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def rel_error(x, y):
+    """CS231n's relative error."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def softplus(s):
+    """log(1 + e^s) in float64, the building block of the expected losses below."""
+    return math.log1p(math.exp(-abs(s))) + max(s, 0.0)
+
+
+def reference_bce(logits, targets):
+    """The binary cross-entropy formula, literally, in float64 (for moderate logits only)."""
+    s = torch.as_tensor(logits, dtype=torch.float64)
+    z = torch.as_tensor(targets, dtype=torch.float64)
+    p = torch.sigmoid(s)
+    return (-(z * torch.log(p) + (1 - z) * torch.log(1 - p))).mean()
+
+
+def last_module(model, kind):
+    modules = [m for m in model.modules() if isinstance(m, kind)]
+    assert modules, f"expected the model to contain a {kind.__name__} layer, found none"
+    return modules[-1]
+
+
+def gan_checks():
+    """The CS231n check values, after verifying the file is the recorded one."""
+    assert CHECKS.is_file(), f"{CHECKS} is missing: restore tests/data/ from the assignment"
+    digest = hashlib.sha256(CHECKS.read_bytes()).hexdigest()
+    assert digest == CHECKS_SHA256, f"{CHECKS} has SHA-256 {digest}, expected {CHECKS_SHA256}: restore it"
+    with np.load(CHECKS) as data:
+        return {key: data[key] for key in data.files}
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.1 sample_noise
+# ---------------------------------------------------------------------------------------------
+
+@weight(1)
+@number("4.1")
+@visibility("visible")
+def test_sample_noise_shape_and_range(gan):
+    """sample_noise(batch_size, dim) is a float tensor (batch_size, dim) with values in [-1, 1)."""
+    noise = gan.sample_noise(64, 96)
+    assert isinstance(noise, torch.Tensor), f"sample_noise should return a torch.Tensor, got {type(noise).__name__}"
+    assert noise.shape == (64, 96), f"sample_noise(64, 96) should have shape (64, 96), got {tuple(noise.shape)}"
+    assert noise.is_floating_point(), f"sample_noise should return floats, got dtype {noise.dtype}"
+    low, high = noise.min().item(), noise.max().item()
+    assert low >= -1 and high < 1, f"noise must lie in [-1, 1), got values in [{low:.4f}, {high:.4f}]"
+    assert low < -0.9 and high > 0.9, (f"noise should fill [-1, 1): 6,144 uniform draws should reach below "
+                                       f"-0.9 and above 0.9, got values in [{low:.4f}, {high:.4f}]")
+    assert gan.sample_noise(3, 5).shape == (3, 5), "sample_noise(3, 5) should have shape (3, 5)"
+
+
+@weight(1)
+@number("4.2")
+@visibility("visible")
+def test_sample_noise_is_uniform(gan):
+    """The noise is uniform on [-1, 1), not Gaussian: Kolmogorov-Smirnov distance to U(-1, 1).
+
+    96,000 draws from a fixed random state; a correct sampler is within 0.0087 of the uniform CDF
+    with probability 1 - 1e-6, a standard normal is 0.16 away and U(0, 1) 0.5 away.
+    """
+    torch.manual_seed(231)
+    noise = gan.sample_noise(1000, 96).detach().double().flatten().sort().values
+    n = noise.numel()
+    cdf = ((noise + 1) / 2).clamp(0, 1)
+    ecdf_hi = torch.arange(1, n + 1, dtype=torch.float64) / n
+    ecdf_lo = torch.arange(0, n, dtype=torch.float64) / n
+    ks = torch.max(torch.maximum(ecdf_hi - cdf, cdf - ecdf_lo)).item()
+    assert ks < 0.01, (f"the noise does not look uniform on [-1, 1): its Kolmogorov-Smirnov distance to "
+                       f"U(-1, 1) is {ks:.4f} (a uniform sampler gives < 0.01; mean {noise.mean():.3f}, "
+                       f"expected 0; variance {noise.var():.3f}, expected 1/3)")
+
+
+@weight(1)
+@number("4.3")
+@visibility("visible")
+def test_sample_noise_seed(gan):
+    """Equal seeds give equal noise, different seeds different noise; without a seed, calls differ."""
+    a = gan.sample_noise(16, 96, seed=231)
+    b = gan.sample_noise(16, 96, seed=231)
+    c = gan.sample_noise(16, 96, seed=232)
+    assert torch.equal(a, b), "sample_noise(16, 96, seed=231) returned different noise on two calls: seed it"
+    assert not torch.equal(a, c), "seeds 231 and 232 gave the same noise"
+    d, e = gan.sample_noise(16, 96), gan.sample_noise(16, 96)
+    assert not torch.equal(d, e), "two calls without a seed returned the same noise"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.2 build_discriminator
+# ---------------------------------------------------------------------------------------------
+
+@weight(1.5)
+@number("4.4")
+@visibility("visible")
+def test_discriminator_shape_and_parameters(gan):
+    """The discriminator maps (N, 784) to (N, 1) and has 1,102,721 parameters."""
+    D = gan.build_discriminator()
+    assert isinstance(D, nn.Module), f"build_discriminator should return an nn.Module, got {type(D).__name__}"
+    n = count_parameters(D)
+    assert n == 1_102_721, f"the discriminator should have 1,102,721 parameters, got {n:,}"
+    x = torch.rand(5, 784) * 2 - 1
+    out = D(x)
+    assert out.shape == (5, 1), f"D on a (5, 784) batch should return (5, 1), got {tuple(out.shape)}"
+
+
+@weight(1)
+@number("4.5")
+@visibility("visible")
+def test_discriminator_returns_logits(gan):
+    """The discriminator's output is a logit: no sigmoid at the end, so it can leave [0, 1]."""
+    D = gan.build_discriminator()
+    head = last_module(D, nn.Linear)
+    x = torch.rand(8, 784) * 2 - 1
+    with torch.no_grad():
+        head.bias.fill_(6.0)
+        high = D(x)
+        head.bias.fill_(-6.0)
+        low = D(x)
+    assert high.min() > 1 and low.max() < 0, (
+        f"with the last Linear layer's bias set to +6 (then -6), D's outputs should be about +6 (-6): "
+        f"got values in [{high.min():.3f}, {high.max():.3f}] (and [{low.min():.3f}, {low.max():.3f}]). "
+        f"The discriminator must return logits, not probabilities: no sigmoid at the end")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.3 build_generator
+# ---------------------------------------------------------------------------------------------
+
+@weight(1.5)
+@number("4.6")
+@visibility("visible")
+def test_generator_shape_and_parameters(gan):
+    """The generator maps (N, noise_dim) to (N, 784) and has 6,675,009 parameters for noise_dim 96."""
+    assert gan.NOISE_DIM == 96, f"NOISE_DIM should be 96, got {gan.NOISE_DIM}"
+    G = gan.build_generator(96)
+    assert isinstance(G, nn.Module), f"build_generator should return an nn.Module, got {type(G).__name__}"
+    n = count_parameters(G)
+    assert n == 6_675_009, f"the generator should have 6,675,009 parameters for noise_dim 96, got {n:,}"
+    out = G(torch.rand(5, 96) * 2 - 1)
+    assert out.shape == (5, 784), f"G on a (5, 96) batch should return (5, 784), got {tuple(out.shape)}"
+    G16 = gan.build_generator(16)
+    assert G16(torch.rand(4, 16) * 2 - 1).shape == (4, 784), "build_generator(16) should accept (N, 16) noise"
+
+
+@weight(1)
+@number("4.7")
+@visibility("visible")
+def test_generator_output_range(gan):
+    """The generator ends in tanh: outputs in [-1, 1], reaching both ends when its last layer is scaled up."""
+    G = gan.build_generator(96)
+    out = G(torch.rand(8, 96) * 2 - 1)
+    assert out.min() >= -1 and out.max() <= 1, f"G's outputs must lie in [-1, 1], got [{out.min():.3f}, {out.max():.3f}]"
+    last = last_module(G, nn.ConvTranspose2d)
+    with torch.no_grad():
+        last.weight.mul_(1000)
+        out = G(torch.rand(8, 96) * 2 - 1)
+    assert out.min() >= -1 and out.max() <= 1 and out.min() < -0.99 and out.max() > 0.99, (
+        f"with the last ConvTranspose2d's weights scaled by 1000, G's outputs should saturate at -1 and +1 "
+        f"(a tanh), got values in [{out.min():.3f}, {out.max():.3f}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.4 get_optimizer
+# ---------------------------------------------------------------------------------------------
+
+@weight(1)
+@number("4.8")
+@visibility("visible")
+def test_get_optimizer(gan):
+    """Adam over all the model's parameters, lr 1e-3, betas (0.5, 0.999)."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    optimizer = gan.get_optimizer(model)
+    assert isinstance(optimizer, torch.optim.Adam), f"expected torch.optim.Adam, got {type(optimizer).__name__}"
+    group = optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(1e-3), f"learning rate should be 1e-3, got {group['lr']}"
+    assert tuple(group["betas"]) == pytest.approx((0.5, 0.999)), f"betas should be (0.5, 0.999), got {group['betas']}"
+    optimized = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert optimized == {id(p) for p in model.parameters()}, "the optimizer should update all of model.parameters()"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.5 bce_loss
+# ---------------------------------------------------------------------------------------------
+
+@weight(1.5)
+@number("4.9")
+@visibility("visible")
+def test_bce_loss_matches_formula(gan):
+    """bce_loss equals -[z log sigma(s) + (1 - z) log(1 - sigma(s))], averaged, for moderate logits."""
+    generator = torch.Generator().manual_seed(4)
+    logits = torch.randn(50, generator=generator, dtype=torch.float64) * 3
+    targets = (torch.rand(50, generator=generator) > 0.5).double()
+    loss = gan.bce_loss(logits, targets)
+    expected = reference_bce(logits, targets)
+    assert loss.shape == (), f"bce_loss should return a scalar (shape ()), got shape {tuple(loss.shape)}"
+    assert torch.allclose(loss, expected, rtol=1e-10, atol=0), f"bce_loss = {loss.item():.10f}, expected {expected.item():.10f}"
+    for s, z in [(0.0, 1.0), (0.0, 0.0), (2.0, 1.0), (2.0, 0.0), (-3.0, 1.0)]:
+        got = gan.bce_loss(torch.tensor([s], dtype=torch.float64), torch.tensor([z], dtype=torch.float64)).item()
+        want = softplus(-s) if z == 1 else softplus(s)
+        assert got == pytest.approx(want, rel=1e-10), f"bce_loss(logit {s}, target {z}) = {got}, expected {want}"
+
+
+@weight(1)
+@number("4.10")
+@visibility("visible")
+def test_bce_loss_mean_reduction(gan):
+    """bce_loss averages over all elements (mean), it does not sum."""
+    logits = torch.tensor([[0.0], [1.0], [-2.0], [3.0]], dtype=torch.float64)
+    targets = torch.tensor([[1.0], [0.0], [0.0], [1.0]], dtype=torch.float64)
+    per_element = [softplus(-0.0), softplus(1.0), softplus(-2.0), softplus(-3.0)]
+    got = gan.bce_loss(logits, targets).item()
+    assert got == pytest.approx(sum(per_element) / 4, rel=1e-10), (
+        f"bce_loss on 4 elements = {got:.6f}; the mean of the 4 losses is {sum(per_element) / 4:.6f} "
+        f"(their sum is {sum(per_element):.6f})")
+    repeated = gan.bce_loss(logits.repeat(5, 1), targets.repeat(5, 1)).item()
+    assert repeated == pytest.approx(got, rel=1e-10), "repeating a batch 5 times should not change a mean loss"
+
+
+@weight(1)
+@number("4.11")
+@visibility("visible")
+def test_bce_loss_stable_for_large_logits(gan):
+    """bce_loss stays finite and exact for logits of +-1e4 (no log(0)), and so do its gradients."""
+    cases = [(1e4, 1.0, 0.0), (-1e4, 0.0, 0.0), (1e4, 0.0, 1e4), (-1e4, 1.0, 1e4)]
+    for s, z, want in cases:
+        logit = torch.tensor([s], dtype=torch.float32, requires_grad=True)
+        loss = gan.bce_loss(logit, torch.tensor([z]))
+        assert torch.isfinite(loss), f"bce_loss(logit {s:g}, target {z:g}) = {loss.item()}: compute it without log(sigmoid(...))"
+        assert loss.item() == pytest.approx(want, abs=1e-3), f"bce_loss(logit {s:g}, target {z:g}) = {loss.item()}, expected {want:g}"
+        loss.backward()
+        assert torch.isfinite(logit.grad).all(), f"the gradient of bce_loss at logit {s:g} is {logit.grad.item()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.6 discriminator_loss, 4.7 generator_loss
+# ---------------------------------------------------------------------------------------------
+
+@weight(1)
+@number("4.12")
+@visibility("visible")
+def test_discriminator_loss_hand_cases(gan):
+    """discriminator_loss = bce(real, 1) + bce(fake, 0) on hand-computed cases."""
+    cases = [
+        ([0.0, 0.0], [0.0, 0.0], 2 * math.log(2)),          # undecided: log 2 for each half
+        ([2.0], [-1.0], softplus(-2.0) + softplus(-1.0)),    # a good discriminator: small loss
+        ([-1.0, 3.0], [0.5, 1.0], (softplus(1.0) + softplus(-3.0)) / 2 + (softplus(0.5) + softplus(1.0)) / 2),
+    ]
+    for real, fake, want in cases:
+        got = gan.discriminator_loss(torch.tensor(real, dtype=torch.float64).view(-1, 1),
+                                     torch.tensor(fake, dtype=torch.float64).view(-1, 1)).item()
+        assert got == pytest.approx(want, rel=1e-10), (
+            f"discriminator_loss(logits_real={real}, logits_fake={fake}) = {got:.6f}, expected {want:.6f} "
+            f"(real images are labelled 1, fake ones 0; each term is a mean)")
+
+
+@weight(1)
+@number("4.13")
+@visibility("visible")
+def test_generator_loss_hand_cases(gan):
+    """generator_loss = bce(fake, 1), the non-saturating loss, on hand-computed cases."""
+    cases = [([0.0], math.log(2)), ([2.0], softplus(-2.0)), ([-3.0], softplus(3.0)),
+             ([-1.0, 1.0], (softplus(1.0) + softplus(-1.0)) / 2)]
+    for fake, want in cases:
+        got = gan.generator_loss(torch.tensor(fake, dtype=torch.float64).view(-1, 1)).item()
+        assert got == pytest.approx(want, rel=1e-10), (
+            f"generator_loss(logits_fake={fake}) = {got:.6f}, expected {want:.6f} "
+            f"(the non-saturating loss: mean of -log sigmoid(logits_fake))")
+
+
+@weight(1)
+@number("4.14")
+@visibility("visible")
+def test_discriminator_loss_cs231n_check(gan):
+    """discriminator_loss reproduces CS231n's check value (relative error < 1e-7)."""
+    checks = gan_checks()
+    got = gan.discriminator_loss(torch.from_numpy(checks["logits_real"]), torch.from_numpy(checks["logits_fake"]))
+    error = rel_error(got.detach().numpy(), checks["d_loss_true"])
+    assert error < 1e-7, f"discriminator_loss = {got.item():.10f}, expected {checks['d_loss_true']:.10f} (relative error {error:.2e})"
+
+
+@weight(1)
+@number("4.15")
+@visibility("visible")
+def test_generator_loss_cs231n_check(gan):
+    """generator_loss reproduces CS231n's check value (relative error < 1e-7)."""
+    checks = gan_checks()
+    got = gan.generator_loss(torch.from_numpy(checks["logits_fake"]))
+    error = rel_error(got.detach().numpy(), checks["g_loss_true"])
+    assert error < 1e-7, f"generator_loss = {got.item():.10f}, expected {checks['g_loss_true']:.10f} (relative error {error:.2e})"
