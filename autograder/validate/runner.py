@@ -76,18 +76,23 @@ def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
 
 
-def stage_points(stage: str, results: list, seconds: float = 0.0) -> dict:
+def stage_points(stage: str, results: list, seconds: float = 0.0, ignore=frozenset()) -> dict:
     """Points of one graded run. results: autograder.grade.results.TestResult-like objects
-    (attributes number, nodeid, score, max_score, extra_credit, status)."""
+    (attributes number, nodeid, score, max_score, extra_credit, status). ignore: node ids of tests
+    that the solution itself loses points on -- a wrong variant losing points there proves nothing,
+    so they are left out of "lost" (and listed under "ignored")."""
     regular = [r for r in results if not r.extra_credit]
     extra = [r for r in results if r.extra_credit]
     label = lambda r: r.number or r.nodeid.split("::")[-1]
+    lost = [r for r in results if r.score < r.max_score - 1e-9 or r.status != "passed"]
     return {
         "stage": stage,
         "score": sum(r.score for r in regular), "max": sum(r.max_score for r in regular),
         "extra": sum(r.score for r in extra), "extra_max": sum(r.max_score for r in extra),
         "tests": len(results),
-        "lost": [label(r) for r in results if r.score < r.max_score - 1e-9 or r.status != "passed"],
+        "lost": [label(r) for r in lost if r.nodeid not in ignore],
+        "ignored": [label(r) for r in lost if r.nodeid in ignore],
+        "lost_ids": [r.nodeid for r in lost],
         "earned": [label(r) for r in results if r.score > 1e-9 or r.status == "passed"],
         "seconds": round(seconds, 2),
     }
@@ -133,9 +138,11 @@ def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
         if lost:
             where = next(s["stage"] for s in stages if s["lost"])
             return OK, f"caught by {_tests(lost)}" + (f" ({where})" if where != "full" else "")
+        ignored = [name for s in stages for name in s.get("ignored", [])]
+        also = f" (it lost points only in {_tests(ignored)}, which the solution fails too)" if ignored else ""
         if fast_only:
-            return NOT_CAUGHT_FAST, "full marks on the fast tests (--fast skipped the training tests)"
-        return WRONG, "full marks: no test catches this mistake"
+            return NOT_CAUGHT_FAST, "full marks on the fast tests (--fast skipped the training tests)" + also
+        return WRONG, "full marks: no test catches this mistake" + also
     raise ValueError(f"unknown case kind {kind!r}")
 
 
@@ -164,8 +171,9 @@ def grade_source(problem: str, source: str, manifest: dict, tests_dir: Path, wor
 
 
 def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = False,
-             workdir: Path = None) -> Outcome:
-    """Grade one case as described in this module's docstring."""
+             baseline=frozenset(), workdir: Path = None) -> Outcome:
+    """Grade one case as described in this module's docstring. baseline: node ids of the tests the
+    solution loses points on (they cannot count as catching a wrong variant)."""
     started = time.monotonic()
     outcome = Outcome(case.label, case.problem, case.kind, EXPECT[case.kind])
     if case.source is None:
@@ -183,7 +191,7 @@ def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = Fals
         if not selected["tests"]:
             continue
         results, seconds = grade_source(case.problem, case.source, selected, tests_dir, workdir)
-        outcome.stages.append(stage_points(stage, results, seconds))
+        outcome.stages.append(stage_points(stage, results, seconds, baseline if case.kind == "wrong" else ()))
         if case.kind == "wrong" and outcome.stages[-1]["lost"]:
             break  # caught: the training tests need not run
     outcome.verdict, outcome.detail = judge(case.kind, outcome.stages, fast_only)
@@ -256,23 +264,39 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, tests_dir
     manifest = collect_manifest(tests_dir)
     cases = build_cases(problems, variants, solution_dir, starter_dir)
     checks = problem_checks(problems, manifest, cases, min_wrong, min_correct)
-    # Longest first, so parallel workers finish together: full suites, then the variants.
-    order = {"solution": 0, "correct": 1, "wrong": 2, "starter": 3}
-    queue = sorted(range(len(cases)), key=lambda i: (0 if fast_only else order[cases[i].kind], i))
+    # The wrong variants of a problem wait for its solution's run: a test the solution loses points
+    # on cannot count as catching them. The rest start at once, longest first (full suites).
+    order = {"solution": 0, "correct": 1, "starter": 2}
+    ready = sorted((i for i, c in enumerate(cases) if c.kind != "wrong"), key=lambda i: (order[cases[i].kind], i))
+    waiting = {p: [i for i, c in enumerate(cases) if c.kind == "wrong" and c.problem == p] for p in problems}
+    baseline = {p: frozenset() for p in problems}
     log(f"validate: {len(cases)} case(s) in {', '.join(problems)}"
         f"{' (fast tests only)' if fast_only else ''}, {jobs} at a time")
     outcomes = [None] * len(cases)
-    say = lambda o: log(f"  {o.label}: {o.verdict} ({o.points}) {o.detail}  [{o.seconds:.0f} s]")
+
+    def finished(i, outcome):
+        outcomes[i] = outcome
+        log(f"  {outcome.label}: {outcome.verdict} ({outcome.points}) {outcome.detail}  [{outcome.seconds:.0f} s]")
+        if outcome.kind != "solution":
+            return []
+        baseline[outcome.problem] = frozenset(n for s in outcome.stages for n in s["lost_ids"])
+        return waiting.pop(outcome.problem, [])
+
+    args = lambda i: (cases[i], manifest, tests_dir, fast_only, baseline[cases[i].problem])
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(run_case, cases[i], manifest, tests_dir, fast_only): i for i in queue}
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                say(outcomes[futures[future]])
+            futures = {pool.submit(run_case, *args(i)): i for i in ready}
+            while futures:
+                done = next(as_completed(futures))
+                for i in finished(futures.pop(done), done.result()):
+                    futures[pool.submit(run_case, *args(i))] = i
     else:
-        for i in queue:
-            outcomes[i] = run_case(cases[i], manifest, tests_dir, fast_only)
-            say(outcomes[i])
+        while ready:
+            i = ready.pop(0)
+            ready += finished(i, run_case(*args(i)))
+    for indices in waiting.values():  # problems without a solution case (cannot happen: build_cases adds one)
+        for i in indices:
+            finished(i, run_case(*args(i)))
     failed = bool(checks) or any(o.failed for o in outcomes)
     return {"outcomes": outcomes, "checks": checks, "failed": failed, "seconds": time.monotonic() - started}
 

@@ -129,6 +129,15 @@ def test_judge_fast_only():
     assert runner.points_text([fast]) == "20/20 (fast)"
 
 
+def test_a_test_the_solution_fails_catches_nothing():
+    results = [fake("1.1", 20, 20), fake("1.2", 0, 5)]
+    flaky = {"tests/test_gan.py::t1.2"}  # the solution lost points on 1.2 too
+    stage = runner.stage_points("full", results, ignore=flaky)
+    verdict, detail = runner.judge("wrong", [stage])
+    assert verdict == runner.WRONG and "only in 1.2, which the solution fails too" in detail
+    assert runner.judge("wrong", [runner.stage_points("full", results)])[0] == runner.OK
+
+
 def test_problem_checks_weights_and_catalogue_size():
     manifest = {"tests": [{"problem": "gan", "weight": 20.0, "extra_credit": False, "nodeid": "a", "warnings": []}]}
     cases = [runner.Case("gan/x", "gan", "wrong", "")]
