@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,18 @@ def looks_like_file(value) -> bool:
     return isinstance(value, str) and "\n" not in value and file_kind(value) is not None
 
 
+def locate(name: str, run_dir: Path) -> Path:
+    """A file named in summary.json: relative to the run folder, else as written (an experiment run
+    with a relative --out may record "runs/gan/grid.png"), else by its name in the run folder."""
+    path = Path(name)
+    if path.is_absolute():
+        return path if path.is_file() else run_dir / path.name if (run_dir / path.name).is_file() else path
+    for candidate in (run_dir / path, Path.cwd() / path, REPO_ROOT / path, run_dir / path.name):
+        if candidate.is_file():
+            return candidate
+    return run_dir / path
+
+
 def collect(summary, run_dir: Path) -> list:
     """Flatten a summary.json into Items. Strings naming a figure/table/text file become file items;
     a dict with a "path" (or "file") entry is one file item whose "caption"/"title" captions it;
@@ -141,7 +154,7 @@ def collect(summary, run_dir: Path) -> list:
     items = []
 
     def file_item(key, name, caption=""):
-        path = Path(name) if Path(name).is_absolute() else run_dir / name
+        path = locate(name, run_dir)
         items.append(Item(key, file_kind(name), path=path, caption=caption or "", missing=not path.is_file()))
 
     def walk(node, key):
@@ -168,8 +181,8 @@ def collect(summary, run_dir: Path) -> list:
 def has_word(text: str, word: str) -> bool:
     """A number matches as a whole number ("250" in "iter250" but not in "2500"); a longer word
     anywhere ("embedding" in "embeddings"); a short word only as a whole word ("end", not "legend")."""
-    if word.isdigit():
-        return re.search(rf"(?<!\d){word}(?!\d)", text) is not None
+    if word.isdigit():  # zero-padded too: "iter0250"
+        return re.search(rf"(?<!\d)0*{word}(?!\d)", text) is not None
     return f" {word} " in text or (len(word) > 3 and word in text)
 
 
@@ -259,7 +272,8 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool):
     return True, f"reused outputs of {meta.get('finished', 'an earlier run')}"
 
 
-def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args) -> Outcome:
+def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args,
+                   threads: int = None) -> Outcome:
     """Run ``python -m hw3 <problem>`` as a subprocess, its output to OUT/logs/<problem>.log."""
     run_dir = out / problem
     log = out / "logs" / f"{problem}.log"
@@ -273,6 +287,8 @@ def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, tim
         stale.unlink()  # never report the outputs of an earlier run as this run's
     env = dict(os.environ, **{impl.ENV_VAR: str(folder)})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    if threads:  # experiments side by side share the cores instead of each taking them all
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     start = time.monotonic()
     with open(log, "w") as handle:
         handle.write(" ".join(command) + "\n")
@@ -465,9 +481,14 @@ def pick_tables(items: list) -> list:
     """Drop the Markdown copy of a table also listed as CSV (the CSV renders as a proper table)."""
     chosen = []
     for item in sorted(items, key=lambda i: i.path.suffix.lower() != ".csv" if i.path else True):
-        if not any(same_table(item, other) for other in chosen):
+        twin = next((other for other in chosen if same_table(item, other)), None)
+        if twin is None:
             chosen.append(item)
-    return sorted(chosen, key=items.index)
+        elif item.caption and not twin.caption:  # keep the caption the Markdown copy came with
+            chosen[chosen.index(twin)] = Item(twin.key, twin.kind, path=twin.path, caption=item.caption)
+    order = {id(i): n for n, i in enumerate(items)}
+    return sorted(chosen, key=lambda i: min([order.get(id(i), len(items))] +
+                                            [order[id(o)] for o in items if same_table(i, o)]))
 
 
 def show(text) -> str:
@@ -607,6 +628,9 @@ def configure(parser):
                              "puts its figures in the folder FILE's name without suffix + '_files')")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="stop an experiment that runs longer than this (default: no limit)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run up to N experiments at once, sharing the CPU cores (default: 1, one "
+                             "after the other)")
     parser.add_argument("--experiment-args", metavar="PROBLEM=ARGS", action="append", default=[],
                         help="extra arguments for one experiment, e.g. --experiment-args 'gan=--iterations 300' "
                              "(repeatable)")
@@ -627,13 +651,17 @@ def run(args) -> int:
     try:
         folder = impl.impl_dir(resolve(args.impl) if args.impl else None)
         extra = parse_experiment_args(args.experiment_args)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     except (impl.ImplementationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out).expanduser().resolve()
     problems = [p for p in PROBLEMS if not args.only or p in args.only]
-    outcomes = []
-    for index, problem in enumerate(problems, 1):
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+
+    def one(index_problem):
+        index, problem = index_problem
         prefix = f"[{index}/{len(problems)}] {problem}:"
         reuse, note = reusable(out, problem, folder, args.quick) if args.reuse else (False, "")
         if reuse:
@@ -644,26 +672,32 @@ def run(args) -> int:
             print(f"{prefix} {outcome.message}", flush=True)
         else:
             print(f"{prefix} running python -m hw3 {problem}{' --quick' if args.quick else ''} "
-                  f"(log: {out / 'logs' / (problem + '.log')})", flush=True)
-            outcome = run_experiment(problem, folder, out, args.quick, args.seed, args.timeout, extra[problem])
+                  f"(log: {show(out / 'logs' / (problem + '.log'))})", flush=True)
+            outcome = run_experiment(problem, folder, out, args.quick, args.seed, args.timeout, extra[problem],
+                                     threads)
             record(out, outcome, folder, args.quick, args.seed)
             print(f"{prefix} {outcome.status} in {outcome.seconds:.0f} s"
                   f"{': ' + outcome.message if outcome.message else ''}", flush=True)
         if outcome.ok:
             load_summary(out, outcome)
-        outcomes.append(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait for subprocesses
+        outcomes = list(pool.map(one, enumerate(problems, 1)))
 
     target = Path(args.report).expanduser().resolve() if args.report else out / f"report.{args.format}"
     files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
     if files_dir is not None and files_dir.is_dir():
-        shutil.rmtree(files_dir)
+        for old in files_dir.iterdir():  # only the figures an earlier report copied there
+            if re.match(r"^\d{3}-", old.name) and old.is_file():
+                old.unlink()
     write_atomically(target, render(outcomes, folder, out, args, args.format, files_dir))
     for o in outcomes:
         if o.ok and missing_deliverables(o):
             print(f"warning: {o.problem}: missing deliverables: {'; '.join(missing_deliverables(o))}",
                   file=sys.stderr)
     incomplete = [o.problem for o in outcomes if not o.ok or missing_deliverables(o)]
-    print(f"report written to {target}"
+    print(f"report written to {show(target)}"
           + (f" (incomplete: {', '.join(incomplete)})" if incomplete else " (every deliverable present)"))
     # --strict: every selected problem ran and has every required deliverable (extra credit is optional).
     failed = [o.problem for o in outcomes if not o.ok or missing_deliverables(o, extra_credit=False)]

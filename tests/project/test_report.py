@@ -139,8 +139,10 @@ def test_missing_deliverable_is_named_and_strict_fails(fake):
 
 def test_not_implemented_and_crashing_problems_get_their_own_sections(fake):
     out = fake / "out"
-    assert run_report("--impl", fake / "mixed", "--out", out) == 0
+    assert run_report("--impl", fake / "mixed", "--out", out, "--jobs", 4) == 0
     text = (out / "report.html").read_text()
+    assert [m.group(1) for m in re.finditer(r'<h2 id="(\w+)">', text)] == list(report.PROBLEMS), \
+        "sections in problem order, however the parallel runs finish"
     cvae = section(text, "cvae")
     assert "not implemented" in cvae and "build_thing is not implemented yet: see handout section 9.9" in cvae
     gan = section(text, "gan")
