@@ -252,12 +252,14 @@ def table(outcomes: list) -> str:
     return "\n".join([line(header), line(tuple("-" * w for w in widths) + ("-" * 6,))] + [line(r) for r in rows])
 
 
-def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, tests_dir: Path = None,
+def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: int = None, tests_dir: Path = None,
              solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_DIR, variants=None,
              min_wrong: int = MIN_WRONG, min_correct: int = MIN_CORRECT, log=print) -> dict:
     """Run every case; -> {"outcomes": [Outcome], "checks": [failed check], "failed": bool, "seconds"}."""
     from autograder.grade import TESTS_DIR, collect_manifest
     started = time.monotonic()
+    if threads:  # the grader passes $OMP_NUM_THREADS on to the test processes (torch's CPU threads)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     tests_dir = Path(tests_dir or TESTS_DIR)
     problems = list(problems or MODULES)
     log(f"validate: collecting the tests in {tests_dir}")
@@ -271,7 +273,8 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, tests_dir
     waiting = {p: [i for i, c in enumerate(cases) if c.kind == "wrong" and c.problem == p] for p in problems}
     baseline = {p: frozenset() for p in problems}
     log(f"validate: {len(cases)} case(s) in {', '.join(problems)}"
-        f"{' (fast tests only)' if fast_only else ''}, {jobs} at a time")
+        f"{' (fast tests only)' if fast_only else ''}, {jobs} at a time, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     outcomes = [None] * len(cases)
 
     def finished(i, outcome):
@@ -311,6 +314,9 @@ def configure(parser):
     parser.add_argument("--fast", action="store_true",
                         help="skip the training tests (a quick local check; a wrong variant that only they "
                              "catch is reported as 'not caught by fast tests', not as a failure)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads per test process ($OMP_NUM_THREADS; default: unset with -j 1, "
+                             "else the number of cores divided by -j, at least 1)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the outcomes as JSON here")
 
 
@@ -320,7 +326,9 @@ def main(args) -> int:
         print("error: -j must be at least 1", file=sys.stderr)
         return 2
     try:
-        report = validate(args.problem, jobs=args.jobs, fast_only=args.fast)
+        threads = args.threads or (max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1
+                                   and not os.environ.get("OMP_NUM_THREADS") else None)
+        report = validate(args.problem, jobs=args.jobs, fast_only=args.fast, threads=threads)
     except GradeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
