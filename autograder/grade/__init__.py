@@ -17,6 +17,7 @@ How (details and threat model in autograder/README.md):
   4. This (trusted) process writes the results file atomically.
 """
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -39,6 +40,7 @@ DEFAULT_TIME_LIMIT = 1200.0   # the whole grading run
 DEFAULT_MEMORY_MB = 8192      # address space per test process (torch's CUDA build maps ~3.5 GB at import)
 STARTUP_ALLOWANCE = 180.0     # seconds for a test process to start (import torch, collect) or finish
 MAX_RUNS_PER_PROBLEM = 8      # test processes started for one problem (restarts after kills/crashes)
+KILL_GRACE = 10.0             # seconds (plus a quarter of the test's timeout) past which the grader kills a test
 
 __all__ = ["grade", "collect_manifest", "Grade", "GradeError", "SubmissionError", "TESTS_DIR"]
 
@@ -157,6 +159,14 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                 memory_mb: int, timeout_scale: float = 1.0, private_uid: bool = None) -> ProblemRun:
     """Run one problem's tests in sandboxed pytest processes; restart after a kill or crash."""
     run = ProblemRun(problem, specs)
+    private = re.compile(r"(?:\.\./)*(?:" + re.escape(str(impl_dir.parent.parent)) + "/)?" +
+                         re.escape(impl_dir.parent.name) + "/impl/")
+    rootdir = manifest["rootdir"].rstrip("/") + "/"
+
+    def clean(text: str) -> str:
+        """Paths as the student knows them: gan.py rather than the grader's private copy."""
+        return private.sub("", text).replace(rootdir, "")
+
     by_id = {s["nodeid"]: s for s in specs}
     remaining = [s["nodeid"] for s in specs]
     private_uid = sandbox.private_uid_mode() is not None if private_uid is None else private_uid
@@ -177,7 +187,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             if lease:
                 for path in [scratch, *scratch.rglob("*")]:
                     os.chown(path, lease.uid, lease.uid)
-            state = {"current": None, "since": time.monotonic(), "started": [], "verdicts": Verdicts()}
+            state = {"current": None, "since": time.monotonic(), "started": [], "verdicts": Verdicts(), "memory": ""}
             pending = set(remaining)
 
             def on_record(record):
@@ -193,16 +203,20 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                     verdict = state["verdicts"].verdicts.get(nodeid)
                     if not (verdict and verdict["outcome"]):
                         verdict = {"outcome": "failed", "output": "The test reported no outcome."}
+                    verdict["output"] = clean(verdict["output"])
                     run.verdicts[nodeid] = verdict
                     pending.discard(nodeid)
                     state["current"], state["since"] = None, now
+                elif event == "done" and state["current"] is None:
+                    state["memory"] = f"; peak memory {record.get('maxrss_mb')} MB resident, " \
+                                      f"{record.get('vmpeak_mb')} MB address space"
 
             def limit():
                 current = state["current"]
                 if current is None:
                     return min(deadline, state["since"] + STARTUP_ALLOWANCE)
                 budget = (by_id[current].get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
-                return min(deadline, state["since"] + budget + 10 + 0.25 * budget)
+                return min(deadline, state["since"] + budget + KILL_GRACE + 0.25 * budget)
 
             argv = python_argv() + [
                 "-m", "pytest", "-p", "autograder.grade.plugin", "--hw3-channel", "{channel}",
@@ -220,7 +234,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
         why = child.describe()
         run.log.append(f"{problem}: test process {run.processes}: {why}; {len(state['started'])} test(s) started; "
                        f"{child.output_bytes} bytes of output" + (f"; {child.bad_records} bad record(s) ignored"
-                                                                  if child.bad_records else ""))
+                                                                  if child.bad_records else "") + state["memory"])
         if child.bad_records:
             run.notes.append(f"{problem}: {child.bad_records} malformed or unauthenticated report(s) from the "
                              f"test process were ignored")
@@ -235,7 +249,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             else:
                 reason = f"The test did not finish: {why}. Your code may have exited the process " \
                          f"(sys.exit/os._exit), crashed, or exhausted the memory limit."
-            tail = child.output[-1500:].strip()
+            tail = clean(child.output[-1500:].strip())
             run.verdicts[current] = {"outcome": "failed",
                                      "output": reason + (f"\n\nLast output of the test process:\n{tail}" if tail else "")}
             run.notes.append(f"{problem}: {current}: {reason}")
@@ -246,7 +260,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             break
         if not state["started"]:
             message = (f"Not run: the test process stopped before running any test ({why}).\n"
-                       f"Its output ended with:\n{child.output[-2500:].strip()}")
+                       f"Its output ended with:\n{clean(child.output[-2500:].strip())}")
             for nodeid in remaining:
                 run.verdicts[nodeid] = {"outcome": "failed", "output": message}
             run.notes.append(f"{problem}: {len(remaining)} test(s) not run: the test process stopped before "

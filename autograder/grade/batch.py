@@ -94,7 +94,7 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
             (outdir / "logs" / f"{student}.txt").write_text(text)
             status = "graded"
             if code != 0 or not results_file.is_file():
-                message = (text.strip().splitlines() or ["the grader failed"])[-1]
+                message = (text.strip().splitlines() or ["the grader failed"])[-1].removeprefix("error: ")
                 status = f"error: {message}"
                 write_json_atomically(gradescope_results([], 0, f"This submission could not be graded: {message}"),
                                       results_file)

@@ -125,6 +125,19 @@ def output_of(report, hide_errors=None) -> str:
     return "\n".join(parts)
 
 
+def memory_usage() -> dict:
+    """Peak address space and resident memory of this process in MB (for calibrating --memory-mb)."""
+    usage = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmPeak:", "VmHWM:")):
+                    usage[line.split(":")[0]] = round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return {"vmpeak_mb": usage.get("VmPeak"), "maxrss_mb": usage.get("VmHWM")}
+
+
 class Verdicts:
     """Merges a test's setup/call/teardown reports into one verdict (the same rules in both modes)."""
 
@@ -237,7 +250,7 @@ class Channel:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        self.send("done")
+        self.send("done", **memory_usage())
 
 
 class LocalResults:

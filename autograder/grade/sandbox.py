@@ -34,6 +34,7 @@ UID_BASE = int(os.environ.get("HW3_GRADER_UID_BASE", 2_100_000_000))
 UID_POOL = 4096
 LOCK_DIR = Path(os.environ.get("HW3_GRADER_LOCK_DIR", "/tmp/hw3-autograder-uids"))
 MAX_RECORD = 1 << 20          # a record line longer than this is a protocol violation
+PROCESSES = 512               # default RLIMIT_NPROC of a private uid (processes and threads)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 
 try:
@@ -216,7 +217,7 @@ class Bounded:
 class Limits:
     memory_mb: int = 0          # RLIMIT_AS; 0: none
     file_mb: int = 1024         # RLIMIT_FSIZE
-    processes: int = 512        # RLIMIT_NPROC, only with a private uid (it counts per uid)
+    processes: int = None       # RLIMIT_NPROC, only with a private uid (it counts per uid); None: PROCESSES
 
 
 @dataclass
@@ -246,6 +247,7 @@ class ChildResult:
 def _preexec(limits: Limits, private_uid: bool):
     memory = limits.memory_mb * 1024 * 1024
     file_size = limits.file_mb * 1024 * 1024
+    processes = limits.processes or PROCESSES
     libc = _libc
 
     def apply():
@@ -254,8 +256,8 @@ def _preexec(limits: Limits, private_uid: bool):
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         if file_size:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-        if private_uid and limits.processes:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        if private_uid and processes:
+            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -330,6 +332,8 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
             pass
         if uid is not None:
             kill_uid(uid)
+        elif proc.poll() is not None:
+            kill_orphans(since=since, exclude={proc.pid})
 
     try:
         while open_streams:
