@@ -87,21 +87,13 @@ class UidLease:
 
 
 def kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid``: a forked helper becomes ``uid`` and calls kill(-1)."""
-    pid = os.fork()
-    if pid == 0:  # only system calls here, then _exit
-        try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            for _ in range(3):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    break
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """SIGKILL every process running as ``uid``: a helper that becomes ``uid`` calls kill(-1), which
+    reaches exactly the processes that uid may signal (its own)."""
+    code = ("import os, signal\nfor _ in range(3):\n    try:\n        os.kill(-1, signal.SIGKILL)\n"
+            "    except ProcessLookupError:\n        break\n")
+    subprocess.run(setpriv_prefix(uid, private_uid_mode()) + [sys.executable, "-S", "-c", code],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60, cwd="/", env={})
 
 
 _SETPRIV = {}
@@ -166,14 +158,19 @@ def _proc_children():
     return found
 
 
+_LIVE = set()   # pids of the sandboxed processes running now (several may run at once, in threads)
+
+
 def kill_orphans(uid=None, since=None, exclude=()) -> None:
     """Kill and reap the processes reparented to us (we are a subreaper) that belong to a sandbox:
-    those running as ``uid``, or without a uid those started at or after ``since`` (clock ticks)."""
+    those running as ``uid``, or without a uid those started at or after ``since`` (clock ticks),
+    never a sandboxed process still being run."""
     if not os.path.isdir("/proc"):
         return
     for _ in range(20):
         orphans = [pid for pid, puid, start in _proc_children()
-                   if pid not in exclude and (puid == uid if uid is not None else since is not None and start >= since)]
+                   if pid not in exclude and pid not in _LIVE
+                   and (puid == uid if uid is not None else since is not None and start >= since)]
         if not orphans:
             return
         for pid in orphans:
@@ -298,6 +295,7 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
     finally:
         os.close(key_r)
         os.close(chan_w)
+    _LIVE.add(proc.pid)
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ, "out")
     chan = os.fdopen(chan_r, "rb", buffering=0)
@@ -368,6 +366,7 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
     finally:
         kill()
         proc.wait()
+        _LIVE.discard(proc.pid)
         kill_orphans(uid=uid, since=None if uid is not None else since, exclude={proc.pid})
         selector.close()
         proc.stdout.close()
