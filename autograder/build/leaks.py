@@ -2,9 +2,14 @@
 
 A *solution-only line* is a line inside a ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` region of
 solution/<module>.py that is substantial (at least MIN_CHARS characters once stripped, not a comment)
-and that occurs nowhere in what students get anyway (starter/ and the provided hw3/ package). A
-bundle leaks if one of its text files contains such a line, or if it holds a path under solution/ or
-the validate catalogue (whose patches quote solution code).
+and that occurs nowhere in what students get anyway (starter/ and the provided hw3/ package).
+
+A bundle leaks if one of its text files holds a *copied block* -- RUN or more consecutive lines (blank
+lines aside) that are each solution-only -- or a single solution-only line of LONG characters or
+more (a one-line solution, e.g. a whole loss expression), or if it holds a path under solution/ or
+the validate catalogue (whose patches quote solution code). Short lines on their own are not
+leaks: a test may well build the handout's reference architecture (``return nn.Sequential(``) or
+write a formula the handout states (``std = torch.exp(0.5 * logvar)``) independently.
 """
 import re
 from pathlib import Path
@@ -12,7 +17,9 @@ from pathlib import Path
 from autograder import REPO_ROOT, SOLUTION_DIR, STARTER_DIR
 from autograder.assign import BEGIN, END, STUDENT_FILES
 
-MIN_CHARS = 16
+MIN_CHARS = 12
+RUN = 3
+LONG = 50
 FORBIDDEN_PREFIXES = ("solution/", "autograder/validate/", "benchmarks/")
 
 
@@ -60,7 +67,18 @@ def find_leaks(members: dict, secret: set = None) -> list:
             text = data.decode()
         except UnicodeDecodeError:
             continue  # binary (weights, archives): no source code
-        for number, line in enumerate(text.splitlines(), start=1):
-            if _normal(line) in secret:
-                problems.append(f"{name}:{number}: solution code: {line.strip()[:100]}")
+        run = []
+        for number, line in enumerate(text.splitlines() + ["<end>"], start=1):
+            normal = _normal(line)
+            if not normal:
+                continue
+            if normal in secret:
+                run.append((number, line))
+                if len(normal) >= LONG and len(run) < RUN:
+                    problems.append(f"{name}:{number}: solution code: {line.strip()[:100]}")
+                continue
+            if len(run) >= RUN:
+                problems.append(f"{name}:{run[0][0]}-{run[-1][0]}: solution code ({len(run)} lines): "
+                                + " / ".join(l.strip() for _, l in run)[:200])
+            run = []
     return problems
