@@ -1,0 +1,132 @@
+"""Problem 1: a convolutional network whose convolutions you write yourself.
+
+You implement three pieces (see handout section 1):
+
+* ``conv2d`` (1.1): the 2-D convolution layer of every CNN, written from its formula -- a valid
+  cross-correlation with stride 1 and no padding -- without calling any of PyTorch's own
+  convolution functions;
+* ``global_pool`` (1.2): global average or max pooling of a feature map;
+* ``ConvNet`` (1.3): a small CNN for MNIST built on these two functions.
+
+Everything stays a differentiable PyTorch expression, so autograd computes the gradients and the
+provided training loop (``python -m hw3 cnn``) can train the network.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv2d(x, weight, bias=None):
+    """A 2-D convolution layer: valid cross-correlation, stride 1, no padding.
+
+    For every image n and output channel (filter) f,
+
+        Y[n, f] = b[f] + sum_c X[n, c] * W[f, c]
+
+    where * is the 2-D cross-correlation of one input channel with one kernel,
+
+        (X[n, c] * W[f, c])[i, j] = sum_{p=0}^{HH-1} sum_{q=0}^{WW-1} X[n, c, i + p, j + q] * W[f, c, p, q].
+
+    The kernel is NOT flipped (that is what torch.nn.functional.conv2d computes too).
+
+    Do not call torch.nn.functional.conv*, torch.conv*, torch.convolution or nn.Conv*: write the
+    formula with tensor operations. It must be vectorised -- a few whole-tensor operations, no
+    Python loops over images, channels or output pixels (at most one over the HH x WW kernel
+    offsets) -- or training the ConvNet takes hours. Hint: Tensor.unfold (or torch.as_strided)
+    gives every HH x WW window of x without copying; then one einsum or matmul does the sums.
+    Autograd differentiates the result for you.
+
+    Inputs:
+    - x: input images, shape (N, C, H, W)
+    - weight: filters, shape (F, C, HH, WW), with HH <= H and WW <= W
+    - bias: biases, shape (F,), or None for no bias
+
+    Returns:
+    - y: output, shape (N, F, H - HH + 1, W - WW + 1), same dtype and device as x
+    """
+    # BEGIN SOLUTION (handout 1.1)
+    HH, WW = weight.shape[2], weight.shape[3]
+    # windows[n, c, i, j, p, q] = x[n, c, i + p, j + q]: shape (N, C, H', W', HH, WW), a view of x.
+    windows = x.unfold(2, HH, 1).unfold(3, WW, 1)
+    y = torch.einsum("ncijpq,fcpq->nfij", windows, weight)
+    if bias is not None:
+        y = y + bias.view(1, -1, 1, 1)
+    return y
+    # END SOLUTION
+
+
+def global_pool(y, mode):
+    """Global pooling: one number per image and channel, over all spatial positions.
+
+    Inputs:
+    - y: feature maps, shape (N, F, H', W')
+    - mode: "avg" (mean over the H' x W' positions) or "max" (maximum over them)
+
+    Returns:
+    - pooled: shape (N, F)
+
+    Raises ValueError for any other mode.
+    """
+    # BEGIN SOLUTION (handout 1.2)
+    if mode == "avg":
+        return y.mean(dim=(2, 3))
+    if mode == "max":
+        return y.amax(dim=(2, 3))
+    raise ValueError(f"unknown pooling mode {mode!r}: expected 'avg' or 'max'")
+    # END SOLUTION
+
+
+class ConvNet(nn.Module):
+    """A small CNN for 28 x 28 images, built on conv2d and global_pool above.
+
+    Architecture (k = kernel_size):
+
+        conv2d(in_channels -> 32, k x k) - ReLU - 2 x 2 max-pool (stride 2)
+        - conv2d(32 -> 64, k x k) - ReLU - global_pool(pooling) -> (N, 64)
+        - Linear(64 -> num_classes)
+
+    Both convolutions have a bias. With in_channels=1 and num_classes=10 the network has 52,746
+    parameters for k = 5 and 102,666 for k = 7.
+
+    Inputs of the constructor:
+    - pooling: "avg" or "max", the mode of the global pooling
+    - kernel_size: k, the side of the square kernels of both convolutions
+    - in_channels: C, channels of the input images
+    - num_classes: number of output scores
+    """
+
+    def __init__(self, pooling="max", kernel_size=5, in_channels=1, num_classes=10):
+        super().__init__()
+        self.pooling = pooling
+        self.kernel_size = kernel_size
+        # Create the parameters: the weights and biases of the two convolutions (as nn.Parameter
+        # tensors -- remember to initialise them sensibly, e.g. like nn.Conv2d does) and the
+        # final nn.Linear layer.
+        # BEGIN SOLUTION (handout 1.3)
+        k = kernel_size
+        self.conv1_weight = nn.Parameter(torch.empty(32, in_channels, k, k))
+        self.conv1_bias = nn.Parameter(torch.empty(32))
+        self.conv2_weight = nn.Parameter(torch.empty(64, 32, k, k))
+        self.conv2_bias = nn.Parameter(torch.empty(64))
+        self.fc = nn.Linear(64, num_classes)
+        # PyTorch's default for convolutions (nn.Conv2d): uniform on +-1/sqrt(fan_in), where
+        # fan_in = C * k * k is the number of inputs of one output pixel.
+        for weight, bias in ((self.conv1_weight, self.conv1_bias), (self.conv2_weight, self.conv2_bias)):
+            bound = 1.0 / (weight[0].numel() ** 0.5)
+            nn.init.uniform_(weight, -bound, bound)
+            nn.init.uniform_(bias, -bound, bound)
+        # END SOLUTION
+
+    def forward(self, x):
+        """
+        Inputs:
+        - x: images, shape (N, in_channels, 28, 28)
+
+        Returns:
+        - scores: class scores (logits), shape (N, num_classes)
+        """
+        # BEGIN SOLUTION (handout 1.3)
+        y = F.max_pool2d(F.relu(conv2d(x, self.conv1_weight, self.conv1_bias)), kernel_size=2, stride=2)
+        y = F.relu(conv2d(y, self.conv2_weight, self.conv2_bias))
+        return self.fc(global_pool(y, self.pooling))
+        # END SOLUTION
