@@ -3,7 +3,8 @@ buffer, an authenticated record channel, and leaving nothing behind.
 
 What this gives (see autograder/README.md for the threat model):
   * its own session and process group; resource limits: address space (memory), file size, no
-    core dumps, a process count (with a private uid); no new privileges; killed if the grader dies;
+    core dumps, a process count (with a private uid); first in line for the kernel's OOM killer;
+    no new privileges; killed if the grader dies;
   * when the grader runs as root (Gradescope, a container): a fresh uid/gid of its own, not in any
     group, so it cannot signal or trace the grader or other problems' processes, nor write the
     grader's files (results included) or other problems' scratch folders;
@@ -255,6 +256,11 @@ def _preexec(limits: Limits, private_uid: bool):
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         if private_uid and processes:
             resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+        try:  # if memory runs out for real, the kernel kills the sandbox first, never the grader
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
