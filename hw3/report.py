@@ -61,48 +61,48 @@ TEXT_TYPES = {".txt", ".json", ".log"}
 class Deliverable:
     """One deliverable of the original homework's writeup, found among an experiment's outputs by words.
 
-    An output matches when every word of at least one of ``words`` occurs in its summary.json key,
-    file name or caption (lower case; "-", "_", "/", "." and spaces all count as separators).
+    An output of one of ``kinds`` matches when every word of at least one of ``words`` occurs in its
+    summary.json key, file name or caption (lower case; "-", "_", "/", "." and spaces all separate
+    words; numbers match zero-padded: "250" finds "grid_iter0250").
     """
     label: str
-    kind: str  # "figure" or "table"
+    kinds: tuple  # ("figure",), ("table",) or both
     words: tuple
     extra_credit: bool = False
 
 
+FIGURE, TABLE, BOTH = ("figure",), ("table",), ("figure", "table")
+
 DELIVERABLES = {
     "cnn": [
-        Deliverable("Test accuracy for each pooling and kernel size", "table", (("accuracy",),)),
+        Deliverable("Test accuracy for each pooling and kernel size", TABLE, (("accuracy",),)),
     ],
     "contrastive": [
-        Deliverable("MNIST: learning curve of the contrastive loss (training set)", "figure",
-                    (("mnist", "curve"), ("mnist", "loss"), ("curve",), ("loss",))),
-        Deliverable("MNIST: embedding of the training set", "figure",
-                    (("mnist", "embedding", "train"), ("embedding", "train"))),
-        Deliverable("MNIST: embedding of the test set", "figure",
-                    (("mnist", "embedding", "test"), ("embedding", "test"))),
-        Deliverable("MNIST: distances of 20 pairs from the training set", "table",
-                    (("mnist", "pair", "train"), ("pair", "train"))),
-        Deliverable("MNIST: distances of 20 pairs from the test set", "table",
-                    (("mnist", "pair", "test"), ("pair", "test"))),
-        Deliverable("LFW (extra credit): learning curve", "figure", (("lfw", "curve"), ("lfw", "loss")), True),
-        Deliverable("LFW (extra credit): embedding of the training set", "figure",
+        Deliverable("MNIST: learning curve of the contrastive loss on training pairs", FIGURE,
+                    (("mnist", "loss", "curve"), ("mnist", "curve"))),
+        Deliverable("MNIST: embedding of the training set", FIGURE, (("mnist", "embedding", "train"),)),
+        Deliverable("MNIST: embedding of the test set", FIGURE, (("mnist", "embedding", "test"),)),
+        Deliverable("MNIST: distances of 20 pairs from the training set", BOTH, (("mnist", "pairs", "train"),)),
+        Deliverable("MNIST: distances of 20 pairs from the test set", BOTH, (("mnist", "pairs", "test"),)),
+        Deliverable("LFW (extra credit): learning curve of the contrastive loss", FIGURE,
+                    (("lfw", "loss", "curve"), ("lfw", "curve")), True),
+        Deliverable("LFW (extra credit): embedding of the training people", FIGURE,
                     (("lfw", "embedding", "train"),), True),
-        Deliverable("LFW (extra credit): embedding of the test set", "figure", (("lfw", "embedding", "test"),), True),
-        Deliverable("LFW (extra credit): distances of 20 pairs from the training set", "table",
-                    (("lfw", "pair", "train"),), True),
-        Deliverable("LFW (extra credit): distances of 20 pairs from the test set", "table",
-                    (("lfw", "pair", "test"),), True),
+        Deliverable("LFW (extra credit): embedding of the test people", FIGURE,
+                    (("lfw", "embedding", "test"),), True),
+        Deliverable("LFW (extra credit): distances of 20 pairs from the training people", BOTH,
+                    (("lfw", "pairs", "train"),), True),
+        Deliverable("LFW (extra credit): distances of 20 pairs from the test people", BOTH,
+                    (("lfw", "pairs", "test"),), True),
     ],
     "cvae": [
-        Deliverable("Generated digits conditioned on each label (10x10 grid)", "figure",
-                    (("grid",), ("sample",), ("generated",))),
+        Deliverable("Generated digits conditioned on each label (one row per label)", FIGURE, (("grid",),)),
     ],
     "gan": [
-        Deliverable("Generated digits after 250 iterations", "figure", (("250",),)),
-        Deliverable("Generated digits after 500 iterations", "figure", (("500",),)),
-        Deliverable("Generated digits after 1000 iterations", "figure", (("1000",),)),
-        Deliverable("Generated digits at the end of training", "figure", (("final",), ("end",), ("last",))),
+        Deliverable("Generated digits after 250 iterations", FIGURE, (("grid", "250"), ("250",))),
+        Deliverable("Generated digits after 500 iterations", FIGURE, (("grid", "500"), ("500",))),
+        Deliverable("Generated digits after 1000 iterations", FIGURE, (("grid", "1000"), ("1000",))),
+        Deliverable("Generated digits at the end of training", FIGURE, (("grid", "final"), ("final",))),
     ],
 }
 
@@ -192,7 +192,7 @@ def has_words(item: Item, words) -> bool:
 
 def match(deliverable: Deliverable, items: list) -> list:
     """The items that hold a deliverable: the best-matching alternative of its words that finds any."""
-    candidates = [i for i in items if i.kind == deliverable.kind and not i.missing]
+    candidates = [i for i in items if i.kind in deliverable.kinds and not i.missing]
     for words in deliverable.words:
         found = [i for i in candidates if has_words(i, words)]
         if found:
@@ -382,7 +382,9 @@ def is_number(text) -> bool:
         return False
 
 
-SAME_COLUMN = re.compile(r"^(same|same[ _-]?(class|label|person|identity)|similar|is[ _]same)$", re.IGNORECASE)
+# The writeup marks in yellow the pair that shows the very same picture twice.
+SAME_COLUMN = re.compile(r"^(same|same[ _-]?(picture|image)|is[ _]same)$", re.IGNORECASE)
+LONG_TABLE = 30  # rows; a longer table (a loss log) shows its first and last rows only
 
 
 def html_table(header, rows) -> str:
@@ -437,6 +439,8 @@ class Writer:
         self.add(f"<pre>{html.escape(text)}</pre>" if self.fmt == "html" else f"```\n{text}\n```\n")
 
     def table(self, header, rows):
+        if len(rows) > LONG_TABLE:
+            rows = rows[:5] + [["…"] * len(header)] + rows[-5:]
         self.add(html_table(header, rows) if self.fmt == "html" else md_table(header, rows) + "\n")
 
     def figure(self, path: Path, caption: str):
@@ -462,6 +466,8 @@ class Writer:
             self.figure(item.path, caption)
         elif item.kind == "table":
             header, rows = read_table(item.path)
+            if len(rows) > LONG_TABLE:
+                caption += f": {len(rows)} rows, the first and last 5 shown"
             self.paragraph(caption, css="note")
             self.table(header, rows)
         else:
@@ -526,9 +532,10 @@ def render_problem(w: Writer, outcome: Outcome, out: Path):
         found = pick_tables(outcome.found.get(deliverable.label, []))
         w.heading(3, deliverable.label)
         if not found:
-            w.paragraph(f"Missing: the experiment's summary.json lists no {deliverable.kind} for this deliverable.",
+            kinds = " or ".join(deliverable.kinds)
+            w.paragraph(f"Missing: the experiment's summary.json lists no {kinds} for this deliverable.",
                         raw_html=f'<span class="missing">Missing:</span> the experiment\'s summary.json lists '
-                                 f"no {deliverable.kind} for this deliverable.")
+                                 f"no {kinds} for this deliverable.")
         for item in found:
             w.item(item, item.caption or f"{item.key} ({item.path.name})")
             shown.append(item)

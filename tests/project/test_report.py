@@ -46,33 +46,41 @@ FAKE_EXPERIMENT = textwrap.dedent('''
     if "crash" in source:
         raise RuntimeError("the student code crashed")
     out.mkdir(parents=True, exist_ok=True)
+    # The file names and summary.json layout of the real experiments (hw3/<problem>_experiment.py).
     figures = {
-        "cnn": [],
-        "contrastive": ["mnist_curve", "mnist_embedding_train", "mnist_embedding_test",
-                        "lfw_curve", "lfw_embedding_train", "lfw_embedding_test"],
-        "cvae": ["conditional_grid"],
-        "gan": ["samples_iter250", "samples_iter500", "samples_iter1000", "samples_final"],
+        "cnn": ["loss_curves"],
+        "contrastive": [f"{d}_{k}" for d in ("mnist", "lfw") for k in
+                        ("loss_curve", "embedding_train", "embedding_test", "pairs_train", "pairs_test")],
+        "cvae": ["grid", "reconstructions"],
+        "gan": ["grid_iter0250", "grid_iter0500", "grid_iter1000", "grid_final"],
     }[problem]
     tables = {
         "cnn": ["accuracy"],
-        "contrastive": ["mnist_pairs_train", "mnist_pairs_test", "lfw_pairs_train", "lfw_pairs_test"],
+        "contrastive": ["mnist_pairs_train", "mnist_pairs_test", "lfw_pairs_train", "lfw_pairs_test", "mnist_losses"],
         "cvae": [], "gan": [],
     }[problem]
-    summary = {"figures": {}, "tables": {}, "metrics": {"quick": args.quick, "loss": [0.5, 0.25]}}
+    summary = {"problem": problem, "figures": {}, "tables": {}, "metrics": {"quick": args.quick, "loss": [0.5, 0.25]}}
     for name in figures:
         if name not in args.skip.split(","):
             (out / (name + ".png")).write_bytes(PNG)
-            summary["figures"][name] = {"path": name + ".png", "caption": "fake " + name.replace("_", " ")}
+            summary["figures"][name] = str(out / (name + ".png"))
     for name in tables:
-        if name not in args.skip.split(","):
-            rows = ["pair,distance,same", "1,0.5,1", "2,3.25,0"]
-            (out / (name + ".csv")).write_text("\\n".join(rows) + "\\n")
-            (out / (name + ".md")).write_text("| pair | distance | same |\\n|---|---|---|\\n| 1 | 0.5 | 1 |\\n")
-            summary["tables"][name] = [name + ".md", name + ".csv"]
+        if name in args.skip.split(","):
+            continue
+        if name == "accuracy":
+            rows = ["Pooling,Kernel size,Test accuracy (%)", "Average,5,97.50", "Max,5,98.10"]
+        elif "losses" in name:
+            rows = ["iteration,loss"] + [f"{i},{1 / i:.4f}" for i in range(1, 101)]
+        else:
+            rows = ["pair,kind,label,same_picture,distance", "1,similar,0,True,0", "2,dissimilar,1,False,3.25"]
+        (out / (name + ".csv")).write_text("\\n".join(rows) + "\\n")
+        (out / (name + ".md")).write_text("| " + rows[0].replace(",", " | ") + " |\\n")
+        summary["tables"][name] = {"path": name + ".md", "caption": "fake " + name.replace("_", " ")}
+        summary["tables"][name + "_csv"] = name + ".csv"
     (out / "summary.json").write_text(json.dumps(summary))
 ''')
 
-N_FIGURES = 1 + 6 + 4  # cvae grid, contrastive (3 MNIST + 3 LFW), GAN (4 grids)
+N_FIGURES = 1 + 10 + 2 + 4  # CNN curves, contrastive (5 MNIST + 5 LFW), CVAE grid and reconstructions, GAN
 
 
 @pytest.fixture
@@ -110,8 +118,9 @@ def test_report_embeds_every_deliverable(fake):
             assert html_escape(d.label) in text
     assert "Missing" not in text
     assert text.count("data:image/png;base64,") == N_FIGURES, "every figure embedded once, nothing else"
-    assert text.count('<tr class=same>') == 5, "one same-class row highlighted in each of the 5 fake tables"
-    assert text.count("<table>") == 1 + 1 + 4 + 4, "summary, CNN accuracy, 4 pair tables (CSV only), 4 metrics"
+    assert text.count('<tr class=same>') == 4, "the same-picture pair highlighted in each pair table"
+    assert text.count("<table>") == 1 + 1 + 4 + 1 + 4, "summary, CNN accuracy, 4 pair tables, losses, 4 metrics"
+    assert "fake mnist losses: 100 rows, the first and last 5 shown" in text and "0.0500" not in text
     assert not list(out.glob(".report.html.*")), "no temporary file left behind"
     assert sorted(calls(out)) == sorted(report.PROBLEMS)
     meta = json.loads((out / "logs" / "gan.json").read_text())
@@ -125,16 +134,17 @@ def html_escape(text):
 
 def test_missing_deliverable_is_named_and_strict_fails(fake):
     out = fake / "out"
-    args = ["--impl", fake / "done", "--out", out, "--only", "gan", "--experiment-args", "gan=--skip samples_iter500"]
+    args = ["--impl", fake / "done", "--out", out, "--only", "gan", "--experiment-args", "gan=--skip grid_iter0500"]
     assert run_report(*args) == 0
     text = (out / "report.html").read_text()
     assert "Missing:" in text and "3/4" in text
     assert run_report(*args, "--strict") == 1
     # Extra credit that is missing does not fail --strict: students may skip it.
     args = ["--impl", fake / "done", "--out", out, "--only", "contrastive", "--strict",
-            "--experiment-args", "contrastive=--skip lfw_curve,lfw_pairs_test"]
+            "--experiment-args", "contrastive=--skip lfw_loss_curve,lfw_pairs_test"]
     assert run_report(*args) == 0
-    assert (out / "report.html").read_text().count("Missing:") == 2
+    text = (out / "report.html").read_text()
+    assert text.count("Missing:") == 2 and "8/10" in text
 
 
 def test_not_implemented_and_crashing_problems_get_their_own_sections(fake):
@@ -148,7 +158,7 @@ def test_not_implemented_and_crashing_problems_get_their_own_sections(fake):
     gan = section(text, "gan")
     assert "failed" in gan and "RuntimeError: the student code crashed" in gan
     assert "Not implemented: Problem 3 (cvae)." in text
-    assert text.count("data:image/png;base64,") == 6, "the problems that ran are still reported"
+    assert text.count("data:image/png;base64,") == 11, "the problems that ran are still reported"
     assert run_report("--impl", fake / "mixed", "--out", out, "--strict") == 1
 
 
@@ -191,7 +201,7 @@ def test_markdown_report_keeps_figures_beside_it(fake):
     text = (out / "report.md").read_text()
     links = re.findall(r"!\[[^\]]*\]\((report_files/[^)]+)\)", text)
     assert len(links) == N_FIGURES and all((out / link).is_file() for link in links)
-    assert "| pair | distance | same |" in text
+    assert "| pair | kind | label | same_picture | distance |" in text
 
 
 def test_usage_errors_exit_2(fake, capsys):
