@@ -1,0 +1,398 @@
+"""``python -m hw3 contrastive``: Problem 2, a Siamese network trained with your ContrastiveLoss
+(handout section 2.2), and for extra credit your FaceEmbeddingNet on LFW faces (section 2.4).
+
+MNIST: MnistEmbeddingNet (hw3/siamese.py, a 2-D embedding by default, so it is plotted as is) is
+trained on fresh balanced batches of pairs of training digits (half the same digit, label 0; half
+two different digits, label 1). Deliverables: the learning curve of the training loss, the
+embedding of the training set and of the test set coloured by digit, and 20 pairs from each set
+with their distances (figure and table); metrics: k-nearest-neighbour accuracy of the test
+embeddings, mean distances of similar and dissimilar test pairs, and pair verification.
+
+LFW (extra credit): your FaceEmbeddingNet is trained on the faces of the people of the official
+peopleDevTrain split only, then evaluated on the official pairsDevTest pairs (500 matched, 500
+mismatched, all of people never seen in training): ROC AUC, and verification accuracy at the
+distance threshold that is best on the official pairsDevTrain pairs (training people).
+Deliverables as for MNIST, the embeddings shown for the ten people with the most pictures.
+
+    python -m hw3 contrastive --impl solution            # full budgets
+    python -m hw3 contrastive --impl solution --quick    # a few minutes on a laptop CPU
+    python -m hw3 contrastive --impl solution --lfw no   # MNIST only
+
+Outputs (in --out, default runs/contrastive): mnist_loss_curve.png, mnist_embedding_train.png,
+mnist_embedding_test.png, mnist_pairs_train.{png,csv,md}, mnist_pairs_test.{png,csv,md},
+mnist_losses.csv, the same with lfw_ for faces, and summary.json.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hw3 import impl
+from hw3.data import load_lfw_images, load_mnist, read_lfw_pairs, read_lfw_people
+from hw3.datasets import DatasetError
+from hw3.device import default_device
+from hw3.plots import save_curves, write_table
+from hw3.siamese import (MnistEmbeddingNet, SiameseNetwork, augment_faces, best_threshold, display_pairs,
+                         embed, knn_accuracy, make_pairs, pair_distances, plot_embedding, plot_pairs, roc_auc,
+                         train_siamese, verification_accuracy)
+from hw3.training import seed_everything
+
+MNIST_FULL = dict(iterations=3000, batch_size=128, lr=1e-3)
+MNIST_QUICK = dict(iterations=600, batch_size=128, lr=1e-3)
+LFW_FULL = dict(iterations=4000, batch_size=128, lr=2e-3)
+LFW_QUICK = dict(iterations=600, batch_size=128, lr=2e-3)
+MARGIN = 2.0                 # ContrastiveLoss' default, for both datasets
+LFW_SIZE, LFW_CROP = 32, 120  # faces: the central 120x120 of the 250x250 deep-funneled image, at 32x32
+LFW_EMBEDDING_DIM = 64
+EMBEDDING_POINTS = 10000     # MNIST images shown in an embedding plot (and kNN reference / queries)
+EVAL_PAIRS = 2000            # MNIST pairs for the distance / verification metrics
+KNN_K = 5
+LFW_PEOPLE_SHOWN = 10
+
+
+# --- MNIST ----------------------------------------------------------------------------------------
+
+def train_mnist(contrastive, iterations, batch_size=128, lr=1e-3, margin=MARGIN, embedding_dim=2, seed=0,
+                device=None, train_images=None, train_labels=None, show_progress=True):
+    """Train MnistEmbeddingNet with ``contrastive.ContrastiveLoss(margin)`` on MNIST pairs.
+
+    ``train_images``/``train_labels`` default to the 60,000 MNIST training digits. Returns a dict:
+    ``net`` (the trained embedding network), ``losses`` (one float per iteration), ``seconds``.
+    """
+    device = device or default_device()
+    generator = seed_everything(seed)
+    if train_images is None:
+        train_images, train_labels = load_mnist(train=True)
+    criterion = contrastive.ContrastiveLoss(margin=margin)
+    net = MnistEmbeddingNet(embedding_dim).to(device)
+    start = time.perf_counter()
+    losses = train_siamese(SiameseNetwork(net), train_images, train_labels, criterion, iterations, batch_size,
+                           lr=lr, generator=generator, device=device, desc="Siamese MNIST",
+                           show_progress=show_progress)
+    return dict(net=net, losses=losses, seconds=time.perf_counter() - start)
+
+
+def evaluate_embedding(z_reference, reference_labels, z_query, query_labels, seed=0, pairs=EVAL_PAIRS, k=KNN_K):
+    """Metrics of an embedding: kNN accuracy of the queries against the reference set, and on
+    ``pairs`` balanced random pairs of queries (and of references, to choose the threshold): mean
+    distance of similar and dissimilar pairs, ROC AUC, verification accuracy."""
+    generator = torch.Generator().manual_seed(seed + 12345)
+    r1, r2, r_label = make_pairs(reference_labels, pairs, generator)
+    q1, q2, q_label = make_pairs(query_labels, pairs, generator)
+    d_reference, d_query = pair_distances(z_reference, r1, r2), pair_distances(z_query, q1, q2)
+    threshold, reference_accuracy = best_threshold(d_reference, r_label == 0)
+    return dict(
+        knn_accuracy=knn_accuracy(z_reference, reference_labels, z_query, query_labels, k=k), knn_k=k,
+        mean_similar_distance=d_query[q_label == 0].mean().item(),
+        mean_dissimilar_distance=d_query[q_label == 1].mean().item(),
+        roc_auc=roc_auc(d_query, q_label == 0),
+        threshold=threshold, train_pairs_accuracy=reference_accuracy,
+        verification_accuracy=verification_accuracy(d_query, q_label == 0, threshold))
+
+
+def mnist_convergence(contrastive, seed, iterations, batch_size, lr=3e-3, references=2000, queries=2000,
+                      pairs=2000, train=None, test=None, device=None):
+    """What the MNIST convergence tests check, after training under a fixed budget (one seed).
+
+    Trains MnistEmbeddingNet (2-D) with ``contrastive.ContrastiveLoss()`` for ``iterations`` batches of
+    ``batch_size`` pairs, then embeds the first ``references`` training digits and the first
+    ``queries`` test digits. Returns a dict: ``knn`` (5-NN accuracy of those test digits against
+    those training digits), ``similar`` / ``dissimilar`` (mean distance of the similar / dissimilar
+    pairs among ``pairs`` balanced random pairs of those test digits), ``final_loss`` (mean of the
+    last 20 losses), ``seconds`` (training time) and ``finite`` (whether every loss was finite).
+    """
+    train_images, train_labels = train or load_mnist(train=True)
+    test_images, test_labels = test or load_mnist(train=False)
+    result = train_mnist(contrastive, iterations, batch_size, lr=lr, seed=seed, device=device,
+                         train_images=train_images, train_labels=train_labels, show_progress=False)
+    z_ref = embed(result["net"], train_images[:references])
+    z_test = embed(result["net"], test_images[:queries])
+    finite = bool(torch.isfinite(torch.tensor(result["losses"])).all()) and bool(torch.isfinite(z_test).all())
+    knn = knn_accuracy(z_ref, train_labels[:references], z_test, test_labels[:queries], k=KNN_K) if finite else 0.0
+    i1, i2, label = make_pairs(test_labels[:queries], pairs, torch.Generator().manual_seed(seed))
+    d = pair_distances(z_test, i1, i2)
+    return dict(seconds=result["seconds"], knn=knn, similar=d[label == 0].mean().item(),
+                dissimilar=d[label == 1].mean().item(), final_loss=sum(result["losses"][-20:]) / 20,
+                finite=finite)
+
+
+# --- LFW --------------------------------------------------------------------------------------------
+
+def load_lfw_people_split(split, size=LFW_SIZE, crop=LFW_CROP):
+    """The faces of the people of an official people split ("peopleDevTrain.txt", "peopleDevTest.txt").
+
+    Returns ``(images, labels, names, files)``: uint8 (M,1,size,size), int64 (M,) person numbers,
+    the people's names (names[label]) and the image files (relative to lfw-deepfunneled/).
+    """
+    all_images, all_files = load_lfw_images(size=size, crop=crop, grayscale=True)
+    names = sorted(read_lfw_people(split))
+    number = {name: i for i, name in enumerate(names)}
+    keep = [i for i, f in enumerate(all_files) if f.split("/")[0] in number]
+    labels = torch.tensor([number[all_files[i].split("/")[0]] for i in keep])
+    return all_images[keep], labels, names, [all_files[i] for i in keep]
+
+
+def load_lfw_pairs(split, size=LFW_SIZE, crop=LFW_CROP):
+    """An official pairs file ("pairsDevTrain.txt", "pairsDevTest.txt") as tensors.
+
+    Returns ``(images, index1, index2, same)``: the uint8 faces (M,1,size,size) the pairs use, the
+    (N,) indices into them of each pair's two faces, and (N,) bool, True for a matched pair.
+    """
+    all_images, all_files = load_lfw_images(size=size, crop=crop, grayscale=True)
+    position = {f: i for i, f in enumerate(all_files)}
+    pairs = read_lfw_pairs(split)
+    used = sorted({position[f] for a, b, _ in pairs for f in (a, b)})
+    local = {i: j for j, i in enumerate(used)}
+    index1 = torch.tensor([local[position[a]] for a, _, _ in pairs])
+    index2 = torch.tensor([local[position[b]] for _, b, _ in pairs])
+    same = torch.tensor([s for _, _, s in pairs])
+    return all_images[used], index1, index2, same
+
+
+def train_lfw(contrastive, iterations, batch_size=128, lr=2e-3, margin=MARGIN, embedding_dim=LFW_EMBEDDING_DIM,
+              seed=0, device=None, show_progress=True):
+    """Train ``contrastive.FaceEmbeddingNet(embedding_dim)`` with ``contrastive.ContrastiveLoss(margin)``
+    on pairs of augmented faces of the peopleDevTrain people.
+
+    Returns a dict: ``net``, ``losses`` (one float per iteration), ``seconds``.
+    """
+    device = device or default_device()
+    generator = seed_everything(seed)
+    images, labels, _, _ = load_lfw_people_split("peopleDevTrain.txt")
+    net = contrastive.FaceEmbeddingNet(embedding_dim=embedding_dim).to(device)
+    criterion = contrastive.ContrastiveLoss(margin=margin)
+    start = time.perf_counter()
+    losses = train_siamese(SiameseNetwork(net), images, labels, criterion, iterations, batch_size, lr=lr,
+                           generator=generator, augment=augment_faces, device=device, desc="Siamese LFW",
+                           show_progress=show_progress)
+    return dict(net=net, losses=losses, seconds=time.perf_counter() - start)
+
+
+def evaluate_lfw(net):
+    """Face verification with a trained embedding network: the threshold on the distance of the two
+    faces' embeddings (each the mean over the face and its mirror image) is chosen on the official
+    pairsDevTrain pairs (training people) and applied to the official pairsDevTest pairs.
+
+    Returns a dict: ``accuracy`` (pairsDevTest, at that threshold), ``roc_auc`` (pairsDevTest),
+    ``threshold``, ``train_pairs_accuracy`` (pairsDevTrain, at that threshold), ``best_test_accuracy``
+    (the accuracy the best threshold for pairsDevTest would give: an optimistic bound, for reference)
+    and the mean distances of matched and mismatched test pairs.
+    """
+    train_images, t1, t2, train_same = load_lfw_pairs("pairsDevTrain.txt")
+    test_images, q1, q2, test_same = load_lfw_pairs("pairsDevTest.txt")
+    d_train = pair_distances(embed(net, train_images, flip_average=True), t1, t2)
+    d_test = pair_distances(embed(net, test_images, flip_average=True), q1, q2)
+    threshold, train_accuracy = best_threshold(d_train, train_same)
+    return dict(accuracy=verification_accuracy(d_test, test_same, threshold), roc_auc=roc_auc(d_test, test_same),
+                threshold=threshold, train_pairs_accuracy=train_accuracy,
+                best_test_accuracy=best_threshold(d_test, test_same)[1],
+                mean_matched_distance=d_test[test_same].mean().item(),
+                mean_mismatched_distance=d_test[~test_same].mean().item(),
+                pairs=len(d_test))
+
+
+# --- deliverables -------------------------------------------------------------------------------------
+
+def save_pairs(net, images, labels, names, generator, stem, title, flip_average=False):
+    """The 20-pair deliverable: ``stem``.png (2x10 figure) and ``stem``.csv / .md (the distances)."""
+    index1, index2, label, same_picture = display_pairs(labels, generator, 20)
+    pictures = torch.cat([index1, index2]).unique()
+    z = embed(net, images[pictures], flip_average=flip_average)
+    local = torch.full((len(images),), -1, dtype=torch.long)
+    local[pictures] = torch.arange(len(pictures))
+    distances = pair_distances(z, local[index1], local[index2])
+    figure = plot_pairs(images, index1, index2, distances, label, same_picture, f"{stem}.png", title)
+    name = (lambda c: names[c]) if names is not None else str
+    rows = [[i + 1, "similar" if label[i] == 0 else "dissimilar", int(label[i]), bool(same_picture[i]),
+             name(int(labels[index1[i]])), name(int(labels[index2[i]])), int(index1[i]), int(index2[i]),
+             f"{float(distances[i]):.6g}"] for i in range(len(index1))]
+    _, table = write_table(["pair", "kind", "label", "same_picture", "class1", "class2", "index1", "index2",
+                            "distance"], rows, stem)
+    return figure, table
+
+
+def most_pictured(labels, count):
+    """The images of the ``count`` classes with the most images: a bool mask (M,)."""
+    top = torch.bincount(labels).topk(count).indices
+    return torch.isin(labels, top)
+
+
+def run_mnist(contrastive, args, budget, out):
+    train_images, train_labels = load_mnist(train=True)
+    test_images, test_labels = load_mnist(train=False)
+    result = train_mnist(contrastive, budget["iterations"], budget["batch_size"], budget["lr"], args.margin,
+                         args.embedding_dim, args.seed, train_images=train_images, train_labels=train_labels)
+    net, losses = result["net"], result["losses"]
+    shown = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(args.seed))[:EMBEDDING_POINTS]
+    z_train, z_test = embed(net, train_images[shown]), embed(net, test_images)
+    metrics = evaluate_embedding(z_train, train_labels[shown], z_test, test_labels, seed=args.seed)
+    metrics.update(iterations=budget["iterations"], batch_size=budget["batch_size"], lr=budget["lr"],
+                   margin=args.margin, embedding_dim=args.embedding_dim, seconds=round(result["seconds"], 1),
+                   final_loss=sum(losses[-50:]) / len(losses[-50:]))
+
+    figures, tables = {}, {}
+    figures["mnist_loss_curve"] = save_curves(learning_curves(losses), out / "mnist_loss_curve.png",
+                                              title="Siamese MNIST: contrastive loss on training pairs")
+    tables["mnist_losses"] = write_losses(losses, out / "mnist_losses.csv")
+    figures["mnist_embedding_train"] = plot_embedding(z_train, train_labels[shown], out / "mnist_embedding_train.png",
+                                                      f"MNIST training set, {len(shown)} digits")
+    figures["mnist_embedding_test"] = plot_embedding(z_test, test_labels, out / "mnist_embedding_test.png",
+                                                     f"MNIST test set, {len(test_images)} digits")
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    for split, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
+        figure, table = save_pairs(net, images, labels, None, generator, out / f"mnist_pairs_{split}",
+                                   f"MNIST {split} set: embedding distance of 20 pairs")
+        figures[f"mnist_pairs_{split}"], tables[f"mnist_pairs_{split}"] = figure, table
+    print(f"MNIST: {budget['iterations']} iterations in {result['seconds']:.0f} s, test kNN accuracy "
+          f"{metrics['knn_accuracy']:.2%}, mean distance similar {metrics['mean_similar_distance']:.3f} / "
+          f"dissimilar {metrics['mean_dissimilar_distance']:.3f}")
+    return figures, tables, metrics
+
+
+def run_lfw(contrastive, args, budget, out):
+    result = train_lfw(contrastive, budget["iterations"], budget["batch_size"], budget["lr"], args.margin,
+                       args.lfw_embedding_dim, args.seed)
+    net, losses = result["net"], result["losses"]
+    metrics = evaluate_lfw(net)
+    metrics.update(iterations=budget["iterations"], batch_size=budget["batch_size"], lr=budget["lr"],
+                   margin=args.margin, embedding_dim=args.lfw_embedding_dim, seconds=round(result["seconds"], 1),
+                   final_loss=sum(losses[-50:]) / len(losses[-50:]), image_size=LFW_SIZE, crop=LFW_CROP)
+
+    figures, tables = {}, {}
+    figures["lfw_loss_curve"] = save_curves(learning_curves(losses), out / "lfw_loss_curve.png",
+                                            title="Siamese LFW: contrastive loss on training pairs")
+    tables["lfw_losses"] = write_losses(losses, out / "lfw_losses.csv")
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    for split, people in (("train", "peopleDevTrain.txt"), ("test", "peopleDevTest.txt")):
+        images, labels, names, _ = load_lfw_people_split(people)
+        mask = most_pictured(labels, LFW_PEOPLE_SHOWN)
+        z = embed(net, images[mask], flip_average=True)
+        figures[f"lfw_embedding_{split}"] = plot_embedding(
+            z, labels[mask], out / f"lfw_embedding_{split}.png",
+            f"LFW {people[:-4]}: the {LFW_PEOPLE_SHOWN} people with most pictures", names=names)
+        figure, table = save_pairs(net, images, labels, names, generator, out / f"lfw_pairs_{split}",
+                                   f"LFW {people[:-4]}: embedding distance of 20 pairs", flip_average=True)
+        figures[f"lfw_pairs_{split}"], tables[f"lfw_pairs_{split}"] = figure, table
+    print(f"LFW: {budget['iterations']} iterations in {result['seconds']:.0f} s, pairsDevTest verification "
+          f"accuracy {metrics['accuracy']:.2%} (threshold {metrics['threshold']:.3f} from pairsDevTrain), "
+          f"ROC AUC {metrics['roc_auc']:.3f}")
+    return figures, tables, metrics
+
+
+def learning_curves(losses, window=50):
+    """{"per iteration": losses, "moving average": ...} for save_curves."""
+    window = max(1, min(window, len(losses) // 10 or 1))
+    t = torch.tensor(losses)
+    smooth = torch.nn.functional.avg_pool1d(t[None, None], window, stride=1).flatten()
+    return {"per iteration": losses, f"mean of {window}": [float("nan")] * (window - 1) + smooth.tolist()}
+
+
+def write_losses(losses, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("iteration,loss\n")
+        f.writelines(f"{i},{loss:.6f}\n" for i, loss in enumerate(losses, start=1))
+    return path
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+def configure(parser):
+    parser.add_argument("--impl", metavar="FOLDER", default=None,
+                        help=f"folder holding contrastive.py (default: ${impl.ENV_VAR}, else starter)")
+    parser.add_argument("--out", metavar="DIR", default="runs/contrastive",
+                        help="output folder (default: runs/contrastive)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a few-minute CPU budget: MNIST {MNIST_QUICK['iterations']} and LFW "
+                             f"{LFW_QUICK['iterations']} iterations (unless the flags below say otherwise)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"MNIST training iterations (default {MNIST_FULL['iterations']}; "
+                             f"--quick: {MNIST_QUICK['iterations']})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"MNIST pairs per iteration (default {MNIST_FULL['batch_size']})")
+    parser.add_argument("--lr", type=float, default=None, help=f"MNIST Adam learning rate (default {MNIST_FULL['lr']})")
+    parser.add_argument("--embedding-dim", type=int, default=2,
+                        help="MNIST embedding dimension (default 2: plotted as is; more: principal components)")
+    parser.add_argument("--margin", type=float, default=MARGIN, help=f"contrastive loss margin (default {MARGIN})")
+    parser.add_argument("--lfw", choices=("auto", "yes", "no"), default="auto",
+                        help="extra credit on LFW faces: auto (default) runs it when contrastive.py's "
+                             "FaceEmbeddingNet is implemented")
+    parser.add_argument("--lfw-iterations", type=int, default=None,
+                        help=f"LFW training iterations (default {LFW_FULL['iterations']}; "
+                             f"--quick: {LFW_QUICK['iterations']})")
+    parser.add_argument("--lfw-batch-size", type=int, default=None,
+                        help=f"LFW pairs per iteration (default {LFW_FULL['batch_size']})")
+    parser.add_argument("--lfw-lr", type=float, default=None, help=f"LFW Adam learning rate (default {LFW_FULL['lr']})")
+    parser.add_argument("--lfw-embedding-dim", type=int, default=LFW_EMBEDDING_DIM,
+                        help=f"FaceEmbeddingNet's embedding dimension (default {LFW_EMBEDDING_DIM})")
+
+
+def budgets(args):
+    mnist = dict(MNIST_QUICK if args.quick else MNIST_FULL)
+    lfw = dict(LFW_QUICK if args.quick else LFW_FULL)
+    for budget, prefix in ((mnist, ""), (lfw, "lfw_")):
+        for key in ("iterations", "batch_size", "lr"):
+            value = getattr(args, prefix + key)
+            if value is not None:
+                budget[key] = value
+    return mnist, lfw
+
+
+def face_net_implemented(contrastive) -> bool:
+    """Whether contrastive.FaceEmbeddingNet exists and can be built."""
+    if not hasattr(contrastive, "FaceEmbeddingNet"):
+        return False
+    try:
+        contrastive.FaceEmbeddingNet(embedding_dim=LFW_EMBEDDING_DIM)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def run(args):
+    mnist_budget, lfw_budget = budgets(args)
+    for budget in (mnist_budget, lfw_budget):
+        if budget["iterations"] < 1 or budget["batch_size"] < 2 or budget["lr"] <= 0:
+            print("error: iterations must be at least 1, batch sizes at least 2 (one similar and one dissimilar "
+                  "pair) and learning rates positive", file=sys.stderr)
+            return 2
+    if args.margin <= 0 or args.embedding_dim < 1 or args.lfw_embedding_dim < 1:
+        print("error: --margin must be positive and embedding dimensions at least 1", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    figures, tables, metrics, notes = {}, {}, {}, []
+    try:
+        contrastive = impl.load("contrastive", args.impl)
+        if not hasattr(contrastive, "ContrastiveLoss"):
+            print(f"error: {impl.impl_dir(args.impl) / 'contrastive.py'} defines no ContrastiveLoss "
+                  f"(handout section 2.1)", file=sys.stderr)
+            return 1
+        f, t, metrics["mnist"] = run_mnist(contrastive, args, mnist_budget, out)
+        figures.update(f)
+        tables.update(t)
+        lfw = args.lfw == "yes" or (args.lfw == "auto" and face_net_implemented(contrastive))
+        if lfw:
+            f, t, metrics["lfw"] = run_lfw(contrastive, args, lfw_budget, out)
+            figures.update(f)
+            tables.update(t)
+        else:
+            notes.append("LFW extra credit skipped" + (" (--lfw no)" if args.lfw == "no" else
+                                                       ": FaceEmbeddingNet is not implemented in contrastive.py"))
+            print(f"note: {notes[-1]}", file=sys.stderr)
+    except NotImplementedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (impl.ImplementationError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    summary = dict(problem=2, command="contrastive", impl=str(impl.impl_dir(args.impl)),
+                   device=str(default_device()), quick=args.quick, seed=args.seed,
+                   figures={k: str(v) for k, v in figures.items()},
+                   tables={k: str(v) for k, v in tables.items()}, metrics=metrics, notes=notes)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {len(figures)} figures, {len(tables)} tables and summary.json to {out}")
+    return 0

@@ -1,0 +1,91 @@
+"""Problem 2: the contrastive loss of a Siamese network (and, for extra credit, a face embedding network).
+
+A Siamese network maps each of two images through the *same* embedding network and compares the
+two embeddings by their Euclidean distance. The contrastive loss of Hadsell, Chopra & LeCun
+("Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006) pulls the embeddings of a
+similar pair together and pushes those of a dissimilar pair apart until they are at least
+``margin`` away from each other.
+
+Convention (the paper's): ``label`` is 0 for a similar pair (same digit, same person) and 1 for a
+dissimilar pair.
+
+You implement:
+    ContrastiveLoss.forward       handout section 2.1
+    FaceEmbeddingNet              handout section 2.4 (extra credit)
+
+The Siamese network for MNIST, the pair datasets and the training loops are provided in
+hw3/siamese.py and hw3/contrastive_experiment.py (``python -m hw3 contrastive``).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ContrastiveLoss(nn.Module):
+    """The contrastive loss of a batch of N pairs of embeddings.
+
+    With D_i = ||output1_i - output2_i||_2 the Euclidean distance between the two embeddings of
+    pair i and Y_i its label (0 similar, 1 dissimilar):
+
+        loss = 1/N sum_i [ (1 - Y_i) * 1/2 * D_i^2  +  Y_i * 1/2 * max(0, margin - D_i)^2 ]
+
+    Similar pairs are pulled together (their term is 0 only when D_i = 0); dissimilar pairs are
+    pushed apart until D_i >= margin, beyond which they cost nothing.
+    """
+
+    def __init__(self, margin: float = 2.0):
+        """Inputs:
+        - margin: float > 0, the distance beyond which a dissimilar pair costs nothing.
+        """
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, output1: torch.Tensor, output2: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Inputs:
+        - output1: float tensor (N, d), embeddings of the first image of each pair.
+        - output2: float tensor (N, d), embeddings of the second image of each pair.
+        - label: tensor (N,) or (N, 1), integer or float: 0 for a similar pair, 1 for a dissimilar one.
+
+        Returns:
+        - loss: scalar tensor (shape ()), the loss above averaged over the N pairs, differentiable
+          with respect to output1 and output2. Its gradient must be finite even when
+          output1_i == output2_i (D_i = 0): pair datasets contain pairs of the very same picture.
+        """
+        # ================ YOUR CODE HERE (handout section 2.1) ===============
+        raise NotImplementedError("ContrastiveLoss.forward is not implemented yet: see handout section 2.1 (Problem 2, contrastive.py)")
+        # ========================== END OF YOUR CODE =========================
+
+
+class FaceEmbeddingNet(nn.Module):
+    """Extra credit: an embedding network for faces, trained from scratch with ContrastiveLoss on LFW.
+
+    Input: grayscale faces x of shape (N, 1, 32, 32), values in [0, 1] (the provided loader crops
+    the central 120x120 pixels of each 250x250 deep-funneled LFW image and resizes them to 32x32).
+    Output: embeddings of shape (N, embedding_dim), compared by their Euclidean distance.
+
+    The reference architecture (about 130,000 parameters for embedding_dim=64): four blocks
+    conv 3x3 (padding 1, no bias) · BatchNorm2d · ReLU · max-pool 2x2, with 16, 32, 64 and 128
+    channels (32x32 -> 16 -> 8 -> 4 -> 2), then Flatten (512) · Linear(512 -> embedding_dim).
+    You may design your own, as long as the interface above holds and it trains on a CPU within
+    the budget of the extra-credit test (handout section 2.4).
+    """
+
+    def __init__(self, embedding_dim: int = 64):
+        """Inputs:
+        - embedding_dim: int, the dimension d of the embeddings.
+        """
+        super().__init__()
+        # ================ YOUR CODE HERE (handout section 2.4) ===============
+        raise NotImplementedError("FaceEmbeddingNet.__init__ is not implemented yet: see handout section 2.4 (Problem 2, contrastive.py)")
+        # ========================== END OF YOUR CODE =========================
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs:
+        - x: float tensor (N, 1, 32, 32), faces in [0, 1].
+
+        Returns:
+        - embeddings: float tensor (N, embedding_dim).
+        """
+        # ================ YOUR CODE HERE (handout section 2.4) ===============
+        raise NotImplementedError("FaceEmbeddingNet.forward is not implemented yet: see handout section 2.4 (Problem 2, contrastive.py)")
+        # ========================== END OF YOUR CODE =========================
