@@ -14,7 +14,6 @@ for each submission):
 No solution code: every member is checked by :mod:`autograder.build.leaks` before the zip is written.
 """
 import hashlib
-import io
 import os
 import sys
 import tempfile

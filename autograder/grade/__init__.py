@@ -16,10 +16,12 @@ How (details and threat model in autograder/README.md):
      reason; a reported score never exceeds the manifest's weight.
   4. This (trusted) process writes the results file atomically.
 """
+import json
 import os
 import re
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +31,7 @@ from pathlib import Path
 from autograder.grade import sandbox
 from autograder.grade.plugin import Verdicts
 from autograder.grade.results import (PROBLEMS, apply_verdict, check_writable, from_spec, gradescope_results,
-                                      number_tests, problem_of, summary_table, totals, truncate,
+                                      number_tests, summary_table, totals, truncate,
                                       write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
 
@@ -109,13 +111,11 @@ def collect_manifest(tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr:
         if keyword:
             argv += ["-k", keyword]
         argv += ["-m", f"({markexpr}) and not gpu" if markexpr else "not gpu"]
-        import subprocess
         run = subprocess.run(argv, cwd=tmp, env=base_env(tmp / "home", tmp / "impl"), stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, errors="replace", timeout=600)
         if not out.is_file():
             raise GradeError(f"the tests in {tests_dir} could not be collected (pytest exit status "
                              f"{run.returncode}):\n{truncate(run.stdout + run.stderr, 6000)}")
-        import json
         manifest = json.loads(out.read_text())
     if manifest["errors"]:
         raise GradeError("the test suite has collection errors (fix the tests, not the submission):\n"
@@ -301,8 +301,9 @@ class Grade:
 
     def student_output(self) -> str:
         """The top-level output students see on Gradescope: visible tests only, plus the notes."""
-        head = [f"Graded files found in the submission folder '{self.submission.folder}': "
-                f"{', '.join(sorted(self.submission.files)) or 'none'}"]
+        where = "at the top of the submission" if self.submission.folder in ("", ".") else \
+            f"in its folder '{self.submission.folder}'"
+        head = [f"Graded files found {where}: {', '.join(sorted(self.submission.files)) or 'none'}"]
         return "\n".join(head + self.notes + ["", summary_table(self.results, visible_only=True, failures=False)])
 
     def gradescope(self) -> dict:
