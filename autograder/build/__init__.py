@@ -9,7 +9,10 @@ for each submission):
     autograder/__init__.py, autograder/grade/   the grader (nothing else of autograder/)
     tests/                          graded tests, tests/hidden/ and test data (not tests/project/)
     datasets/*.sha256, datasets/MNIST/raw/*.gz  (setup.sh verifies and extracts them)
-    datasets/cache/lfw-*.pt         the preprocessed LFW tensor the extra-credit test loads, if built
+    datasets/lfw/...                LFW (the extra credit), every file checked against lfw.sha256
+    datasets/cache/lfw-*.pt         the preprocessed LFW tensor the extra-credit test loads
+
+With ``lfw="download"`` the last two stay out and setup.sh downloads LFW instead (a 13 MB zip).
 
 No solution code: every member is checked by :mod:`autograder.build.leaks` before the zip is written.
 """
@@ -27,6 +30,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "autograder.zip"
 EPOCH = (1980, 1, 1, 0, 0, 0)   # fixed timestamps: the same tree gives the same zip
 SKIP_PARTS = ("__pycache__", ".pytest_cache")
+STORED = (".jpg", ".gz", ".pt", ".npz", ".png")  # already compressed: stored as they are
 
 
 class BuildError(Exception):
@@ -56,15 +60,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_files(root: Path, data_root: Path, lfw_caches=()) -> dict:
-    """The checksum manifests, MNIST's four .gz files (verified against MNIST.sha256) and any LFW caches."""
-    files = {f"datasets/{p.name}": p for p in sorted((root / "datasets").glob("*.sha256"))}
-    for extra in ("README.md", "README.txt"):
-        if (root / "datasets" / extra).is_file():
-            files[f"datasets/{extra}"] = root / "datasets" / extra
-    manifest = root / "datasets" / "MNIST.sha256"
+def verified(root: Path, data_root: Path, manifest_name: str) -> dict:
+    """{datasets/<rel>: Path} of every file a checksum manifest lists, each checked against it."""
+    manifest = root / "datasets" / manifest_name
     if not manifest.is_file():
         raise BuildError(f"{manifest} is missing")
+    files = {}
     for line in manifest.read_text().splitlines():
         if not line.strip():
             continue
@@ -72,20 +73,35 @@ def dataset_files(root: Path, data_root: Path, lfw_caches=()) -> dict:
         rel = rel.lstrip("*")
         path = data_root / rel
         if not path.is_file():
-            raise BuildError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data --only mnist)")
+            raise BuildError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data)")
         if sha256(path) != digest:
-            raise BuildError(f"{path} does not match its checksum in {manifest.name}: run python -m hw3 data again")
+            raise BuildError(f"{path} does not match its checksum in {manifest_name}: run python -m hw3 data again")
         files[f"datasets/{rel}"] = path
-    for cache in lfw_caches:
-        cache = Path(cache)
-        if not cache.is_file():
-            raise BuildError(f"LFW cache {cache} is missing: run the contrastive extra-credit test or "
-                             f"python -m hw3 contrastive once to build it")
-        files[f"datasets/cache/{cache.name}"] = cache
     return files
 
 
-def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = None, lfw_caches=None) -> dict:
+def dataset_files(root: Path, data_root: Path, lfw: str = "ship") -> dict:
+    """The checksum manifests and MNIST's four .gz files; with lfw="ship" also every LFW file and the
+    preprocessed LFW tensor (see autograder.grade.prepare); with "download", setup.sh fetches LFW."""
+    files = {f"datasets/{p.name}": p for p in sorted((root / "datasets").glob("*.sha256"))}
+    for extra in ("README.md", "README.txt"):
+        if (root / "datasets" / extra).is_file():
+            files[f"datasets/{extra}"] = root / "datasets" / extra
+    files.update(verified(root, data_root, "MNIST.sha256"))
+    if lfw == "ship":
+        files.update(verified(root, data_root, "lfw.sha256"))
+        from autograder.grade.prepare import prepare
+        derived, warnings = prepare()
+        if warnings:
+            raise BuildError("; ".join(warnings))
+        for path in derived:
+            files[f"datasets/{Path(path).relative_to(data_root).as_posix()}"] = Path(path)
+    elif lfw != "download":
+        raise BuildError(f"--lfw must be ship or download, not {lfw!r}")
+    return files
+
+
+def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = None, lfw: str = "ship") -> dict:
     """{path in the zip: Path or bytes} of everything that goes into autograder.zip."""
     from hw3.datasets import data_root as default_data_root
     tests_dir = Path(tests_dir or root / "tests")
@@ -102,40 +118,36 @@ def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = No
     chosen.update(tree(root, "autograder/grade"))
     for rel, path in tree(tests_dir.parent, tests_dir.name, exclude=(f"{tests_dir.name}/project/",)).items():
         chosen["tests/" + rel.split("/", 1)[1]] = path
-    if lfw_caches is None:
-        lfw_caches = needed_lfw_caches(root)
-    chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw_caches))
+    chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw))
     for rel, path in chosen.items():
         if not Path(path).is_file():
             raise BuildError(f"{path} is missing (needed as {rel} in the zip)")
     return chosen
 
 
-def needed_lfw_caches(root: Path = REPO_ROOT) -> list:
-    """The preprocessed LFW tensors the extra-credit tests load: declared by the tests as
-    ``LFW_CACHE = dict(size=..., crop=..., grayscale=...)`` in tests/test_contrastive.py, if at all."""
-    import ast
-    test = root / "tests" / "test_contrastive.py"
-    if not test.is_file():
-        return []
-    for node in ast.parse(test.read_text()).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "LFW_CACHE" for t in node.targets):
-            from hw3.data import lfw_cache_path
-            return [lfw_cache_path(**ast.literal_eval(node.value))]
-    return []
-
-
 def read(member) -> bytes:
     return member if isinstance(member, bytes) else Path(member).read_bytes()
 
 
-def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograder")) -> Path:
-    """Write the members into ``output`` atomically, with fixed timestamps and permissions."""
+def check_output(output: Path) -> Path:
+    """Fail early, with a clear message, if a zip could not be written at ``output``."""
     output = Path(output).expanduser().absolute()
     if output.is_dir():
         raise BuildError(f"{output} is a folder; name the zip file to write, e.g. {output / 'autograder.zip'}")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
+    return output
+
+
+def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograder")) -> Path:
+    """Write the members into ``output`` atomically, with fixed timestamps and permissions."""
+    output = check_output(output)
+    try:
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     except OSError as error:
         raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
@@ -144,7 +156,7 @@ def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograde
             for name in sorted(chosen):
                 info = zipfile.ZipInfo(name, EPOCH)
                 info.external_attr = (0o100755 if name in executable else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
+                info.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED
                 archive.writestr(info, read(chosen[name]))
         os.chmod(tmp, 0o644)
         os.replace(tmp, output)
@@ -156,8 +168,9 @@ def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograde
 
 def build(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, **options) -> Path:
     """Write autograder.zip; raises BuildError (and writes nothing) if any member would leak the solution."""
+    check_output(output)
     chosen = members(root, **options)
-    leaks = find_leaks({name: read(m) for name, m in chosen.items() if not str(name).endswith((".gz", ".pt"))})
+    leaks = find_leaks({name: read(m) for name, m in chosen.items() if not name.endswith(STORED)})
     if leaks:
         raise BuildError("refusing to build: solution code would ship in the zip:\n  " + "\n  ".join(leaks[:20]))
     return write_zip(chosen, output)
@@ -166,11 +179,14 @@ def build(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, **options) -> P
 def configure(parser):
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"the zip to write (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
+    parser.add_argument("--lfw", choices=("ship", "download"), default="ship",
+                        help="ship: LFW (about 140 MB) and its preprocessed tensor go in the zip (default); "
+                             "download: a small zip whose setup.sh downloads and verifies LFW")
 
 
 def run(args) -> int:
     try:
-        path = build(args.output)
+        path = build(args.output, lfw=args.lfw)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

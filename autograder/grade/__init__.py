@@ -140,7 +140,7 @@ def check_weights(manifest: dict) -> list:
             warnings.append(f"{problem}: {len(unweighted)} selected test(s) carry no @weight, e.g. {unweighted[0]}")
     for test in manifest["tests"]:
         warnings += test.get("warnings", [])
-    return warnings
+    return warnings + manifest.get("warnings", [])
 
 
 # --- running one problem ----------------------------------------------------------------------

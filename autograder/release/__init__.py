@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from autograder import REPO_ROOT, assign
-from autograder.build import BuildError, read, tree, write_zip
+from autograder.build import BuildError, check_output, read, tree, write_zip
 from autograder.build.leaks import find_leaks
 
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "hw3-release"
@@ -81,6 +81,8 @@ def write_folder(chosen: dict, output: Path) -> Path:
 
 def release(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT) -> Path:
     """Write the student bundle (a .zip if ``output`` ends in .zip, else a folder)."""
+    if str(output).lower().endswith(".zip"):
+        check_output(output)
     chosen = members(root)
     leaks = find_leaks({name: read(path) for name, path in chosen.items()})
     if leaks:

@@ -47,13 +47,16 @@ def test_zip_holds_what_gradescope_needs(zip_members):
     for required in ("setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "hw3/__init__.py",
                      "hw3/judge.pt", "autograder/__init__.py", "autograder/grade/__init__.py",
                      "autograder/grade/plugin.py", "tests/conftest.py", "datasets/MNIST.sha256",
-                     "datasets/MNIST/raw/train-images-idx3-ubyte.gz", "datasets/MNIST/raw/t10k-labels-idx1-ubyte.gz"):
+                     "datasets/MNIST/raw/train-images-idx3-ubyte.gz", "datasets/MNIST/raw/t10k-labels-idx1-ubyte.gz",
+                     "datasets/lfw.sha256", "datasets/lfw/pairsDevTest.txt", "datasets/lfw/peopleDevTrain.txt"):
         assert required in names, f"{required} missing from autograder.zip"
     for problem in PROBLEMS:
         if (REPO_ROOT / "tests" / f"test_{problem}.py").is_file():
             assert f"tests/test_{problem}.py" in names
         if (REPO_ROOT / "tests" / "hidden" / f"test_{problem}_hidden.py").is_file():
             assert f"tests/hidden/test_{problem}_hidden.py" in names
+    assert sum(n.startswith("datasets/lfw/lfw-deepfunneled/") for n in names) == 13233
+    assert [n for n in names if n.startswith("datasets/cache/lfw-") and n.endswith("-gray.pt")]
     for script in ("setup.sh", "run_autograder"):
         assert zip_members[script][0].external_attr >> 16 == 0o100755
         assert zip_members[script][1].startswith(b"#!/usr/bin/env bash")
@@ -78,7 +81,7 @@ def test_build_refuses_to_ship_solution_code(tmp_path):
     (tests / "helpers.py").write_text((SOLUTION_DIR / "gan.py").read_text())  # a reference copied into the tests
     output = tmp_path / "autograder.zip"
     with pytest.raises(build.BuildError, match="solution code would ship"):
-        build.build(output, tests_dir=tests)
+        build.build(output, tests_dir=tests, lfw="download")
     assert not output.exists()
 
 
@@ -93,6 +96,14 @@ def test_leak_check_tells_copied_code_from_coincidence():
     assert len(find_leaks({"tests/a.py": one_long}, secret)) == 1
     assert find_leaks({"solution/x.txt": b"", "autograder/validate/c.py": b""}, secret) == [
         "autograder/validate/c.py: a staff-only path", "solution/x.txt: a staff-only path"]
+
+
+def test_small_zip_leaves_lfw_to_setup(tmp_path):
+    path = build.build(tmp_path / "small.zip", lfw="download")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    assert "datasets/lfw.sha256" in names and not [n for n in names if n.startswith(("datasets/lfw/", "datasets/cache/"))]
+    assert path.stat().st_size < 40e6
 
 
 def test_build_bad_output_is_a_clear_error(tmp_path):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when the autograder image is built (Ubuntu 22.04 or 24.04 base).
 # It installs CPU-only torch/torchvision (the versions pinned in requirements.txt, from PyTorch's CPU
-# wheel index) and the other pins into /autograder/venv, then verifies and unpacks the shipped MNIST.
+# wheel index) and the other pins into /autograder/venv, then verifies the shipped datasets.
 #
 # Local simulation (tests/project/test_autograder_build.py): HW3_AUTOGRADER_ROOT=DIR stands in for
 # /autograder, and HW3_AUTOGRADER_SKIP_INSTALL=1 skips apt/pip (HW3_AUTOGRADER_PYTHON names a ready Python).
@@ -44,7 +44,9 @@ else
   PY=${HW3_AUTOGRADER_PYTHON:-python3}
 fi
 
-# The data ships in the zip: verify every file's checksum and extract MNIST's IDX files.
-"$PY" -m hw3 data --only mnist || fail "the shipped MNIST files are missing or corrupt"
+# The data ships in the zip: verify every file's checksum (LFW is downloaded here if the zip was
+# built with --lfw download) and extract MNIST's IDX files; then the derived data the tests read.
+"$PY" -m hw3 data || fail "the datasets are missing or corrupt (see above)"
+"$PY" -m autograder.grade.prepare || fail "could not prepare the derived data (see above)"
 "$PY" -c 'import torch, torchvision, gradescope_utils, pytest_timeout; print("setup.sh: torch", torch.__version__, "ready")'
 command -v setpriv >/dev/null || echo "setup.sh: warning: setpriv (util-linux) missing: student code will run as root" >&2
