@@ -223,3 +223,77 @@ def test_summary_json_is_read_generously(tmp_path):
 
 
 # --- the real experiments ---------------------------------------------------------------------
+
+# The smallest budgets that still produce every deliverable of the writeup (the DCGAN's grid after
+# 1000 iterations sets the floor: 1000 iterations of the smallest batch batch norm allows). The
+# report's own --quick budgets are the experiments' --quick modes; these override them to keep CI
+# short -- the report's plumbing, not the models' quality, is under test here.
+TINY_BUDGETS = {
+    "cnn": "--train-samples 512 --test-samples 500",
+    "contrastive": "--iterations 20 --lfw yes --lfw-iterations 5 --lfw-batch-size 8",
+    "cvae": "--iterations 20",
+    "gan": "--iterations 1000 --batch-size 2",
+}
+needs_solution = pytest.mark.skipif(not (REPO_ROOT / "solution").is_dir(), reason="no solution/ in this bundle")
+
+
+def report_command(impl_folder, out, *extra):
+    return [sys.executable, "-m", "hw3", "report", "--impl", str(impl_folder), "--out", str(out), *map(str, extra)]
+
+
+@pytest.fixture(scope="module")
+def solution_report(tmp_path_factory):
+    """The report on the reference solution, quick mode, tiny budgets; run once for the tests below."""
+    out = tmp_path_factory.mktemp("report-solution")
+    extra = [f"--experiment-args={p}={args}" for p, args in TINY_BUDGETS.items()]
+    run = subprocess.run(report_command(REPO_ROOT / "solution", out, "--quick", "--strict", "--jobs", 2, *extra),
+                         cwd=REPO_ROOT, capture_output=True, text=True)
+    return out, run
+
+
+@needs_solution
+@pytest.mark.training
+@pytest.mark.timeout(1800)
+def test_report_on_the_solution_holds_every_deliverable(solution_report):
+    out, run = solution_report
+    logs = "\n".join(f"--- {p}\n{report.tail((out / 'logs' / f'{p}.log').read_text(), 15)}"
+                     for p in report.PROBLEMS if (out / "logs" / f"{p}.log").is_file())
+    assert run.returncode == 0, f"report --strict failed:\n{run.stdout}\n{run.stderr}\n{logs}"
+    assert "every deliverable present" in run.stdout
+    text = (out / "report.html").read_text()
+    assert "Missing" not in text and "not implemented" not in text
+    for problem, deliverables in report.DELIVERABLES.items():
+        body = section(text, problem)
+        assert '<span class="status ok">ok</span>' in body, f"{problem} did not run"
+        for d in deliverables:
+            assert f"<h3>{html_escape(d.label)}</h3>" in body
+    # The figures themselves, embedded: 4 GAN grids, CVAE grid, 5 + 5 contrastive figures at least.
+    assert len(re.findall(r'src="data:image/png;base64,', section(text, "gan"))) >= 4
+    assert len(re.findall(r'src="data:image/png;base64,', section(text, "contrastive"))) >= 10
+    for match in re.finditer(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text):
+        assert base64.b64decode(match.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+    # The CNN table: four cells with accuracies; the pair tables: 20 pairs, the same picture in yellow.
+    cnn = section(text, "cnn")
+    for pooling, k in (("Average", 5), ("Max", 5), ("Average", 7), ("Max", 7)):
+        assert re.search(rf"<td class=text>{pooling}</td><td>{k}</td><td>\d+\.\d+</td>", cnn), (pooling, k)
+    contrastive = section(text, "contrastive")
+    assert contrastive.count("<tr class=same>") == 4, "one same-picture pair per pair table (MNIST, LFW x train, test)"
+    for table in re.findall(r"<table>.*?</table>", contrastive, re.S):
+        if "same_picture" in table:
+            assert table.count("<tr") == 1 + 20
+
+
+@pytest.mark.timeout(600)
+def test_report_on_the_starter_names_what_is_not_implemented(tmp_path):
+    """Nothing is implemented in the starter: the report is still written, each problem's section
+    names the function to write, and --strict says the report is incomplete."""
+    run = subprocess.run(report_command(REPO_ROOT / "starter", tmp_path, "--quick", "--strict", "--jobs", 4),
+                         cwd=REPO_ROOT, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    text = (tmp_path / "report.html").read_text()
+    assert "Not implemented: Problem 1 (cnn), Problem 2 (contrastive), Problem 3 (cvae), Problem 4 (gan)." in text
+    for problem, (number, _) in report.PROBLEMS.items():
+        body = section(text, problem)
+        assert '<span class="status notimpl">not implemented</span>' in body
+        assert re.search(rf"is not implemented yet: see handout section {number}\.\d+", body), body[:2000]
+    assert "Traceback" not in text, "the experiments fail with one clear line, not a traceback"
