@@ -253,23 +253,46 @@ def provenance_path(out: Path, problem: str) -> Path:
     return out / "logs" / f"{problem}.json"
 
 
+def recorded_settings(summary: dict) -> tuple:
+    """(implementation folder, quick) as an experiment's summary.json records them, None where it does not."""
+    settings = summary.get("settings") if isinstance(summary.get("settings"), dict) else {}
+    folder = summary.get("impl", settings.get("impl"))
+    quick = summary.get("quick", settings.get("quick"))
+    return folder, quick
+
+
 def reusable(out: Path, problem: str, folder: Path, quick: bool):
-    """(True, note) when OUT/<problem>/summary.json can be reused; (False, reason) otherwise."""
-    if not (out / problem / "summary.json").is_file():
+    """(True, note) when OUT/<problem>/summary.json can be reused; (False, reason) otherwise.
+
+    Reused: outputs of this implementation folder, in this mode or in full mode (full outputs serve
+    a quick report; quick outputs never pass for a full one). Where the report recorded nothing
+    (the experiment was run by hand), summary.json's own "impl" and "quick" entries decide.
+    """
+    summary_path = out / problem / "summary.json"
+    if not summary_path.is_file():
         return False, "no earlier outputs"
-    record = provenance_path(out, problem)
-    if not record.is_file():
-        return True, "reused earlier outputs (implementation and mode not recorded)"
     try:
-        meta = json.loads(record.read_text())
+        meta = json.loads(provenance_path(out, problem).read_text())
+        source = "the report's record"
     except (OSError, ValueError):
-        return True, "reused earlier outputs (unreadable provenance)"
+        meta = None
+    if meta is None:
+        try:
+            impl_used, quick_used = recorded_settings(json.loads(summary_path.read_text()))
+        except (OSError, ValueError, AttributeError):
+            return False, f"{summary_path} is unreadable"
+        meta = {"status": "ok", "impl": impl_used, "quick": quick_used}
+        source = "summary.json"
     if meta.get("status") != "ok":
         return False, "the earlier run did not succeed"
-    if meta.get("impl") != str(folder) or bool(meta.get("quick")) != quick:
-        return False, (f"earlier outputs came from {meta.get('impl')} "
-                       f"({'quick' if meta.get('quick') else 'full'} mode)")
-    return True, f"reused outputs of {meta.get('finished', 'an earlier run')}"
+    if meta.get("impl") is not None and Path(meta["impl"]).resolve() != folder:
+        return False, f"earlier outputs came from {show(meta['impl'])}"
+    if meta.get("quick") and not quick:
+        return False, "earlier outputs came from a quick run"
+    when = f" of {meta['finished']}" if meta.get("finished") else ""
+    if meta.get("impl") is None:
+        return True, f"reused earlier outputs{when} (implementation not recorded)"
+    return True, f"reused earlier outputs{when} ({'quick' if meta.get('quick') else 'full'} mode, from {source})"
 
 
 def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args,
@@ -358,6 +381,7 @@ figure img { max-width: 100%; border: 1px solid #ddd; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 0.85em; }
 """
 
+UNSHOWN = {"problem", "command"}  # summary.json entries the report's own headings already say
 STATUS_CLASS = {"ok": "ok", "not implemented": "notimpl", "failed": "failed", "unavailable": "failed"}
 
 
@@ -537,18 +561,21 @@ def render_problem(w: Writer, outcome: Outcome, out: Path):
                         raw_html=f'<span class="missing">Missing:</span> the experiment\'s summary.json lists '
                                  f"no {kinds} for this deliverable.")
         for item in found:
-            w.item(item, item.caption or f"{item.key} ({item.path.name})")
+            w.item(item, item.caption or item.path.name)
             shown.append(item)
     others = [i for i in pick_tables([i for i in outcome.items if i.kind != "metric" and not i.missing])
               if not any(i is s or same_table(i, s) for s in shown)]
     if others:
         w.heading(3, "Other outputs")
         for item in others:
-            w.item(item, item.caption or f"{item.key} ({item.path.name})")
-    metrics = [i for i in outcome.items if i.kind == "metric"]
+            w.item(item, item.caption or item.path.name)
+    notes = [i for i in outcome.items if i.kind == "metric" and re.match(r"^notes?(\[\d+\])?$", i.key)]
+    for note in notes:
+        w.paragraph(f"Note: {note.value}")
+    metrics = [i for i in outcome.items if i.kind == "metric" and i not in notes and i.key not in UNSHOWN]
     if metrics:
-        w.heading(3, "Metrics")
-        w.table(["name", "value"], [[i.key, format_value(i.value)] for i in metrics])
+        w.heading(3, "Metrics and settings")
+        w.table(["name", "value"], [[i.key, show(format_value(i.value))] for i in metrics])
     absent = [i for i in outcome.items if i.missing]
     if absent:
         w.paragraph("Listed in summary.json but not found: " + ", ".join(show(i.path) for i in absent), css="missing")

@@ -59,7 +59,7 @@ FAKE_EXPERIMENT = textwrap.dedent('''
         "contrastive": ["mnist_pairs_train", "mnist_pairs_test", "lfw_pairs_train", "lfw_pairs_test", "mnist_losses"],
         "cvae": [], "gan": [],
     }[problem]
-    summary = {"problem": problem, "figures": {}, "tables": {}, "metrics": {"quick": args.quick, "loss": [0.5, 0.25]}}
+    summary = {"problem": problem, "impl": args.impl, "quick": args.quick, "figures": {}, "tables": {}, "metrics": {"quick": args.quick, "loss": [0.5, 0.25]}}
     for name in figures:
         if name not in args.skip.split(","):
             (out / (name + ".png")).write_bytes(PNG)
@@ -175,16 +175,21 @@ def test_reuse_runs_only_what_is_missing_or_stale(fake):
     assert run_report("--impl", fake / "done", "--out", out, "--reuse") == 0
     assert sorted(calls(out)) == ["cnn", "contrastive", "cvae", "gan"], "only the two missing ones ran"
     assert "ok (reused)" in section((out / "report.html").read_text(), "gan")
-    # Another implementation, or another mode, is not reused.
+    # Another implementation is not reused; nor are quick outputs for a full report (full ones serve a quick one).
     assert run_report("--impl", fake / "mixed", "--out", out, "--reuse", "--only", "gan") == 0
     assert "failed" in section((out / "report.html").read_text(), "gan")
     assert run_report("--impl", fake / "done", "--out", out, "--reuse", "--only", "cnn", "--quick") == 0
-    assert calls(out).count("cnn") == 2
-    # Outputs without provenance (the student ran the experiment by hand) are reused as they are.
+    assert calls(out).count("cnn") == 1
+    assert run_report("--impl", fake / "done", "--out", out, "--only", "cnn", "--quick") == 0
+    assert run_report("--impl", fake / "done", "--out", out, "--reuse", "--only", "cnn") == 0
+    assert calls(out).count("cnn") == 3
+    # Outputs the student made by hand (no record of the report's): summary.json's "impl" decides.
     (out / "logs" / "cnn.json").unlink()
+    assert run_report("--impl", fake / "done", "--out", out, "--reuse", "--only", "cnn") == 0
+    assert calls(out).count("cnn") == 3
+    assert "from summary.json" in (out / "report.html").read_text()
     assert run_report("--impl", fake / "mixed", "--out", out, "--reuse", "--only", "cnn") == 0
-    assert calls(out).count("cnn") == 2
-    assert "implementation and mode not recorded" in (out / "report.html").read_text()
+    assert calls(out).count("cnn") == 4
 
 
 def test_a_failed_rerun_never_shows_stale_outputs(fake):
