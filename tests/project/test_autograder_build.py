@@ -20,6 +20,9 @@ from autograder import REPO_ROOT, SOLUTION_DIR, STARTER_DIR, build, release
 from autograder.build.leaks import find_leaks, solution_only_lines
 from autograder.grade.results import PROBLEMS, validate
 
+# Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
+pytestmark = pytest.mark.timeout(1200)
+
 needs_solution = pytest.mark.skipif(not SOLUTION_DIR.is_dir(), reason="no solution/ in this bundle")
 
 

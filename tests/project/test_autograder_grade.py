@@ -23,6 +23,9 @@ from autograder import grade as grader
 from autograder.grade import GradeError, SubmissionError, sandbox
 from autograder.grade.results import MAX_TEST_OUTPUT, validate
 
+# Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
+pytestmark = pytest.mark.timeout(600)
+
 PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
 GOOD = "def value():\n    return 42\n\ndef fraction():\n    return 1.0\n\ndef hidden():\n    return 'ok'\n\n" \
        "def extra():\n    return 1\n"

@@ -13,6 +13,9 @@ from autograder import SOLUTION_DIR, STARTER_DIR
 from autograder import grade as grader
 from autograder.grade.results import PROBLEMS, validate
 
+# Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
+pytestmark = pytest.mark.timeout(1200)
+
 needs_solution = pytest.mark.skipif(not SOLUTION_DIR.is_dir(), reason="no solution/ in this bundle")
 FAST = "not training"
 
