@@ -315,3 +315,48 @@ def test_generator_loss_cs231n_check(gan):
     got = gan.generator_loss(torch.from_numpy(checks["logits_fake"]))
     error = rel_error(got.detach().numpy(), checks["g_loss_true"])
     assert error < 1e-7, f"generator_loss = {got.item():.10f}, expected {checks['g_loss_true']:.10f} (relative error {error:.2e})"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.8 training: the provided loop on real MNIST, samples scored by the judge
+# ---------------------------------------------------------------------------------------------
+
+# Budget and thresholds, calibrated on the solution (benchmarks/gan_calibrate.py; the numbers are
+# in benchmarks/RESULTS-gan.md):
+TRAIN_ITERATIONS = None
+TRAIN_BATCH_SIZE = None
+JUDGE_SAMPLES = 500
+MIN_CONFIDENCE = None
+MIN_COVERAGE = None
+
+
+@pytest.mark.training
+@pytest.mark.timeout(300)
+@weight(5)
+@number("4.16")
+@visibility("visible")
+def test_training_generates_digits(gan):
+    """CALIBRATION_DOC"""
+    from hw3.gan_experiment import COVERAGE_MIN_FRACTION, judge_score, train_gan
+    from hw3.testing import record_metric, training_seed
+
+    if TRAIN_ITERATIONS is None:
+        pytest.skip("budget not calibrated yet")
+    result = train_gan(gan, TRAIN_ITERATIONS, TRAIN_BATCH_SIZE, seed=training_seed(0), snapshot_at=(),
+                       grid_size=JUDGE_SAMPLES, show_progress=False)
+    d_loss, g_loss = result["d_loss"][-1], result["g_loss"][-1]
+    assert math.isfinite(d_loss) and math.isfinite(g_loss), (
+        f"after {TRAIN_ITERATIONS} iterations the losses are not finite (discriminator {d_loss}, "
+        f"generator {g_loss}): check bce_loss's numerical stability")
+    score = judge_score(result["snapshots"]["final"])
+    record_metric("judge mean confidence", score["mean_confidence"], MIN_CONFIDENCE)
+    record_metric("judge class coverage", score["coverage"], MIN_COVERAGE)
+    summary = (f"after {TRAIN_ITERATIONS} iterations of batches of {TRAIN_BATCH_SIZE}, the judge reads "
+               f"{JUDGE_SAMPLES} generated digits with mean confidence {score['mean_confidence']:.3f} "
+               f"(need >= {MIN_CONFIDENCE}) and they cover {score['coverage']} of the 10 classes "
+               f"(need >= {MIN_COVERAGE}; a class counts when >= {COVERAGE_MIN_FRACTION:.0%} of the digits "
+               f"are read as it; counts per class {score['class_counts']}); final losses: discriminator "
+               f"{d_loss:.3f}, generator {g_loss:.3f}")
+    assert score["mean_confidence"] >= MIN_CONFIDENCE and score["coverage"] >= MIN_COVERAGE, (
+        f"the generator did not learn to draw varied digits: {summary}. Check the losses' labels and "
+        f"signs (4.6, 4.7) and that the generator uses its noise")
