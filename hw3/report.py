@@ -478,8 +478,10 @@ class Writer:
             self.add(f"![{caption}]({self.files_dir.name}/{name})\n\n*{caption}*\n")
 
     def copy(self, path: Path) -> str:
-        if path not in self.copied:
-            name = f"{len(self.copied):03d}-{path.parent.name}-{path.name}"
+        if path not in self.copied:  # stable names ("gan-grid_final.png") that writeups can link to
+            name = f"{path.parent.name}-{path.name}"
+            while name in self.copied.values():
+                name = f"{path.parent.name}-{len(self.copied)}-{path.name}"
             self.files_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, self.files_dir / name)
             self.copied[path] = name
@@ -723,7 +725,7 @@ def run(args) -> int:
     files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
     if files_dir is not None and files_dir.is_dir():
         for old in files_dir.iterdir():  # only the figures an earlier report copied there
-            if re.match(r"^\d{3}-", old.name) and old.is_file():
+            if old.is_file() and old.name.split("-")[0] in PROBLEMS and old.suffix.lower() in IMAGE_TYPES:
                 old.unlink()
     write_atomically(target, render(outcomes, folder, out, args, args.format, files_dir))
     for o in outcomes:
