@@ -220,11 +220,11 @@ def test_bundle_tests_run_and_the_starter_fails_with_not_implemented(bundle, tmp
         outcomes[f"{case.get('classname')}::{case.get('name')}"] = problem[0] if problem else None
     assert outcomes, run.stdout[-3000:]
     passed = [name for name, problem in outcomes.items() if problem is None]
-    errors = [name for name, problem in outcomes.items() if problem is not None and problem.tag == "error"]
-    other = [name for name, problem in outcomes.items() if problem is not None and problem.tag == "failure"
+    # A failure, or an error in a fixture that calls the stub (a shared trained model): both must be
+    # the stub's NotImplementedError, never an import error or a broken test.
+    other = [name for name, problem in outcomes.items() if problem is not None
              and "not implemented" not in (problem.get("message", "") + (problem.text or ""))]
     assert not passed, f"tests passing on the starter: {passed[:5]}"
-    assert not errors, f"tests erroring (not failing) on the starter: {errors[:5]}"
     assert not other, f"tests failing for another reason than a stub: {other[:5]}"
 
 
