@@ -19,9 +19,11 @@ The exit status is 0 when the report was written, whatever the problems' outcome
 Usage errors (a missing implementation folder, an unknown problem) exit with status 2.
 
 Logs and provenance of each run go to ``OUT/logs/<problem>.log`` and ``OUT/logs/<problem>.json``.
-With ``--reuse``, an experiment is re-run only when its ``summary.json`` is missing, or when the
-recorded provenance says it came from a different implementation folder or mode (quick/full), or
-failed; outputs without provenance (you ran ``python -m hw3 gan`` yourself) are reused as they are.
+With ``--reuse``, an experiment runs again only when its ``summary.json`` is missing, or its
+outputs came from another implementation folder, seed or ``--experiment-args``, or from a quick
+run when a full report is asked for (full outputs serve a quick report), or the earlier run
+failed. Outputs the report did not record (you ran ``python -m hw3 gan`` yourself) are judged by
+the ``impl`` and ``quick`` entries of their summary.json.
 """
 import base64
 import csv
@@ -234,13 +236,14 @@ def experiment_command(problem: str) -> list:
 
 
 def error_line(output: str) -> str:
-    """The most telling line of a failed run: its line about 'not implemented', else its last error."""
+    """The most telling line of a failed run: its last "error: ..." line (the experiments' one-line
+    errors), else the exception line that ends a traceback, else its last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
-        if NOT_IMPLEMENTED.search(line):
+        if line.lower().startswith("error"):
             return line
     for line in reversed(lines):
-        if line.lower().startswith(("error", "traceback")) or "Error" in line.split(":")[0]:
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line):
             return line
     return lines[-1] if lines else "(no output)"
 
@@ -254,14 +257,16 @@ def provenance_path(out: Path, problem: str) -> Path:
 
 
 def recorded_settings(summary: dict) -> tuple:
-    """(implementation folder, quick) as an experiment's summary.json records them, None where it does not."""
+    """(implementation folder, quick, seed) as an experiment's summary.json records them, None where it does not."""
     settings = summary.get("settings") if isinstance(summary.get("settings"), dict) else {}
+    metrics = summary.get("metrics") if isinstance(summary.get("metrics"), dict) else {}
     folder = summary.get("impl", settings.get("impl"))
     quick = summary.get("quick", settings.get("quick"))
-    return folder, quick
+    seed = summary.get("seed", settings.get("seed", metrics.get("seed")))
+    return folder, quick, seed
 
 
-def reusable(out: Path, problem: str, folder: Path, quick: bool):
+def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extra_args=()):
     """(True, note) when OUT/<problem>/summary.json can be reused; (False, reason) otherwise.
 
     Reused: outputs of this implementation folder, in this mode or in full mode (full outputs serve
@@ -278,10 +283,10 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool):
         meta = None
     if meta is None:
         try:
-            impl_used, quick_used = recorded_settings(json.loads(summary_path.read_text()))
+            impl_used, quick_used, seed_used = recorded_settings(json.loads(summary_path.read_text()))
         except (OSError, ValueError, AttributeError):
             return False, f"{summary_path} is unreadable"
-        meta = {"status": "ok", "impl": impl_used, "quick": quick_used}
+        meta = {"status": "ok", "impl": impl_used, "quick": quick_used, "seed": seed_used}
         source = "summary.json"
     if meta.get("status") != "ok":
         return False, "the earlier run did not succeed"
@@ -289,6 +294,11 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool):
         return False, f"earlier outputs came from {show(meta['impl'])}"
     if meta.get("quick") and not quick:
         return False, "earlier outputs came from a quick run"
+    if (seed is not None or source != "summary.json") and meta.get("seed") != seed:
+        recorded = "the default seed" if meta.get("seed") is None else f"seed {meta['seed']}"
+        return False, f"earlier outputs came from {recorded}"
+    if source != "summary.json" and list(meta.get("extra_args") or []) != list(extra_args):
+        return False, "earlier outputs came from other --experiment-args"
     when = f" of {meta['finished']}" if meta.get("finished") else ""
     if meta.get("impl") is None:
         return True, f"reused earlier outputs{when} (implementation not recorded)"
@@ -330,14 +340,15 @@ def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, tim
     elif returncode == 0:
         status, message = "failed", f"the experiment exited normally but wrote no {stale}"
     else:
-        status = "not implemented" if NOT_IMPLEMENTED.search(output) else "failed"
         message = error_line(output)
+        status = "not implemented" if NOT_IMPLEMENTED.search(message) else "failed"
     return Outcome(problem, status, message, seconds, log_tail=tail(output), command=command)
 
 
-def record(out: Path, outcome: Outcome, folder: Path, quick: bool, seed):
+def record(out: Path, outcome: Outcome, folder: Path, quick: bool, seed, extra_args=()):
     meta = {"problem": outcome.problem, "status": outcome.status, "message": outcome.message,
-            "impl": str(folder), "quick": quick, "seed": seed, "seconds": round(outcome.seconds, 1),
+            "impl": str(folder), "quick": quick, "seed": seed, "extra_args": extra_args,
+            "seconds": round(outcome.seconds, 1),
             "command": outcome.command, "finished": datetime.datetime.now().isoformat(timespec="seconds")}
     write_atomically(provenance_path(out, outcome.problem), json.dumps(meta, indent=2) + "\n")
 
@@ -699,7 +710,8 @@ def run(args) -> int:
     def one(index_problem):
         index, problem = index_problem
         prefix = f"[{index}/{len(problems)}] {problem}:"
-        reuse, note = reusable(out, problem, folder, args.quick) if args.reuse else (False, "")
+        reuse, note = (reusable(out, problem, folder, args.quick, args.seed, extra[problem]) if args.reuse
+                       else (False, ""))
         if reuse:
             outcome = Outcome(problem, "ok", note, reused=True)
             print(f"{prefix} {note}", flush=True)
@@ -711,7 +723,7 @@ def run(args) -> int:
                   f"(log: {show(out / 'logs' / (problem + '.log'))})", flush=True)
             outcome = run_experiment(problem, folder, out, args.quick, args.seed, args.timeout, extra[problem],
                                      threads)
-            record(out, outcome, folder, args.quick, args.seed)
+            record(out, outcome, folder, args.quick, args.seed, extra[problem])
             print(f"{prefix} {outcome.status} in {outcome.seconds:.0f} s"
                   f"{': ' + outcome.message if outcome.message else ''}", flush=True)
         if outcome.ok:
