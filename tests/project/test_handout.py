@@ -18,6 +18,12 @@ PROBLEMS = {1: "cnn", 2: "contrastive", 3: "cvae", 4: "gan"}
 ROW = re.compile(r"^\|(.*)\|\s*$")
 
 
+def section_id(cell: str) -> str:
+    """The part a cell names: "1.1 `conv2d`" -> "1.1", "3.4–3.6" -> "3.4-3.6"; "" for none."""
+    match = re.match(r"^(\d\.\d+(?:\s*[–-]\s*\d\.\d+)?)", cell.strip())
+    return re.sub(r"\s*[–-]\s*", "-", match.group(1)) if match else ""
+
+
 def table_rows(text: str):
     """The cells of every Markdown table row (separator rows left out)."""
     for line in text.splitlines():
@@ -45,12 +51,12 @@ def readme_parts():
             problem = int(link.group(1))
         if problem is None or cells[0].startswith("**total"):
             continue
-        part, value = cells[1], points(cells[3])
+        part, value = section_id(cells[1]), points(cells[3])
         if value is None:
             continue
         stated, extra = totals.get(problem, (None, 0.0))
         if part:
-            parts[problem][part.replace("–", "-")] = value
+            parts[problem][part] = value
             if cells[3].lstrip("*").startswith("+"):  # an extra-credit part: "**+5**"
                 totals[problem] = (stated, extra + value)
         else:
@@ -68,10 +74,10 @@ def page_parts(problem: int) -> dict:
     section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
     parts = {}
     for cells in table_rows(section):
-        if len(cells) >= 3 and re.match(rf"^{problem}\.\d+", cells[0]):
+        if len(cells) >= 3 and section_id(cells[0]).startswith(f"{problem}."):
             value = points(cells[-1])
             if value is not None:
-                parts[cells[0].replace("–", "-")] = value
+                parts[section_id(cells[0])] = value
     return parts
 
 
