@@ -22,10 +22,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv || { rm -rf .venv; fail "could not create .venv; on Debian/Ubuntu: apt install python3-venv"; }
 fi
 
-# Reinstall only when requirements.txt changed since the last successful install, or torch is broken.
+# Reinstall only when requirements.txt changed since the last successful install, or a package went
+# missing (a cheap lookup: importing torch would cost seconds on every run).
 stamp=.venv/.requirements.sha256
 wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! .venv/bin/python -c 'import torch, torchvision' 2>/dev/null; then
+installed='import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ("torch", "torchvision", "pytest"))))'
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! .venv/bin/python -c "$installed" 2>/dev/null; then
   echo "setup.sh: installing pinned dependencies (torch is large: this takes a few minutes)"
   index=()
   [ -n "${HW3_TORCH_INDEX:-}" ] && index=(--extra-index-url "$HW3_TORCH_INDEX")
