@@ -171,7 +171,7 @@ def grade_source(problem: str, source: str, manifest: dict, tests_dir: Path, wor
 
 
 def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = False,
-             baseline=frozenset(), workdir: Path = None) -> Outcome:
+             baseline=frozenset(), engine: str = "grader", workdir: Path = None) -> Outcome:
     """Grade one case as described in this module's docstring. baseline: node ids of the tests the
     solution loses points on (they cannot count as catching a wrong variant)."""
     started = time.monotonic()
@@ -190,7 +190,11 @@ def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = Fals
     for stage, selected in plan:
         if not selected["tests"]:
             continue
-        results, seconds = grade_source(case.problem, case.source, selected, tests_dir, workdir)
+        if engine == "warm":
+            from autograder.validate import warm
+            results, seconds = warm.grade_source(case.problem, case.source, selected, tests_dir, workdir)
+        else:
+            results, seconds = grade_source(case.problem, case.source, selected, tests_dir, workdir)
         outcome.stages.append(stage_points(stage, results, seconds, baseline if case.kind == "wrong" else ()))
         if case.kind == "wrong" and outcome.stages[-1]["lost"]:
             break  # caught: the training tests need not run
@@ -267,7 +271,8 @@ def collect(tests_dir: Path, problems) -> dict:
         grader.test_files = every
 
 
-def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: int = None, tests_dir: Path = None,
+def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: int = None, engine: str = "grader",
+             tests_dir: Path = None,
              solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_DIR, variants=None,
              min_wrong: int = MIN_WRONG, min_correct: int = MIN_CORRECT, log=print) -> dict:
     """Run every case; -> {"outcomes": [Outcome], "checks": [failed check], "failed": bool, "seconds"}."""
@@ -289,7 +294,7 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
     baseline = {p: frozenset() for p in problems}
     log(f"validate: {len(cases)} case(s) in {', '.join(problems)}"
         f"{' (fast tests only)' if fast_only else ''}, {jobs} at a time, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, engine {engine}")
     outcomes = [None] * len(cases)
 
     def finished(i, outcome):
@@ -300,9 +305,15 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
         baseline[outcome.problem] = frozenset(n for s in outcome.stages for n in s["lost_ids"])
         return waiting.pop(outcome.problem, [])
 
-    args = lambda i: (cases[i], manifest, tests_dir, fast_only, baseline[cases[i].problem])
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+    args = lambda i: (cases[i], manifest, tests_dir, fast_only, baseline[cases[i].problem], engine)
+    if jobs > 1 or engine == "warm":
+        # Workers are fresh interpreters (spawn) with the grader's hash seed; a warm worker imports
+        # torch & co. once and forks a child per graded run (autograder/validate/warm.py).
+        import multiprocessing
+        from autograder.validate import warm
+        os.environ["PYTHONHASHSEED"] = "0"
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=warm.warm_up if engine == "warm" else None) as pool:
             futures = {pool.submit(run_case, *args(i)): i for i in ready}
             while futures:
                 done = next(as_completed(futures))
@@ -332,6 +343,10 @@ def configure(parser):
     parser.add_argument("--threads", type=int, metavar="N",
                         help="torch CPU threads per test process ($OMP_NUM_THREADS; default: unset with -j 1, "
                              "else the number of cores divided by -j, at least 1)")
+    parser.add_argument("--engine", choices=("grader", "warm"), default="grader",
+                        help="grader (default): each run through autograder.grade.grade, exactly as on Gradescope; "
+                             "warm: the grader's scoring in children forked from a process that imported torch "
+                             "once -- about twice as fast, no sandbox (see autograder/validate/warm.py)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the outcomes as JSON here")
 
 
@@ -343,7 +358,7 @@ def main(args) -> int:
     try:
         threads = args.threads or (max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1
                                    and not os.environ.get("OMP_NUM_THREADS") else None)
-        report = validate(args.problem, jobs=args.jobs, fast_only=args.fast, threads=threads)
+        report = validate(args.problem, jobs=args.jobs, fast_only=args.fast, threads=threads, engine=args.engine)
     except GradeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -149,10 +149,18 @@ def test_problem_checks_weights_and_catalogue_size():
 
 # --- through the real grader ------------------------------------------------------------------
 
-def test_validate_synthetic_problem(synthetic):
-    report = runner.validate(["gan"], tests_dir=synthetic / "tests", solution_dir=synthetic / "solution",
-                             starter_dir=synthetic / "starter", variants=VARIANTS, min_wrong=1, min_correct=1, jobs=2,
-                             log=lambda message: None)
+@pytest.fixture(scope="module")
+def synthetic_reports(synthetic):
+    """The synthetic problem validated by both engines: the grader (2 workers) and warm (1 worker)."""
+    return {engine: runner.validate(["gan"], tests_dir=synthetic / "tests", solution_dir=synthetic / "solution",
+                                    starter_dir=synthetic / "starter", variants=VARIANTS, min_wrong=1, min_correct=1,
+                                    jobs=jobs, engine=engine, log=lambda message: None)
+            for engine, jobs in (("grader", 2), ("warm", 1))}
+
+
+@pytest.mark.parametrize("engine", ["grader", "warm"])
+def test_validate_synthetic_problem(synthetic_reports, engine):
+    report = synthetic_reports[engine]
     got = {o.label.split("/")[1]: o for o in report["outcomes"]}
     assert {name: o.verdict for name, o in got.items()} == {
         "solution": runner.OK, "starter": runner.OK, "minus": runner.OK, "triple": runner.OK,
@@ -166,6 +174,13 @@ def test_validate_synthetic_problem(synthetic):
     assert report["failed"] and report["checks"] == []
     table = runner.table(report["outcomes"])
     assert "gan/stale" in table and "PATCH ERROR" in table and "occurs 0 times" in table
+
+
+def test_engines_agree(synthetic_reports):
+    """The warm engine scores every stage of every case exactly as the grader does."""
+    def points(report):
+        return {o.label: [(s["stage"], s["score"], s["max"], s["lost"]) for s in o.stages] for o in report["outcomes"]}
+    assert points(synthetic_reports["warm"]) == points(synthetic_reports["grader"])
 
 
 def test_fast_mode_leaves_training_only_mistakes_unchecked(synthetic):
