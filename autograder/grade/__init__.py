@@ -347,10 +347,17 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                                (f", keeping only CAP_{mode.upper()} (this Python is not readable by other users)"
                                 if mode else ""))]
         verdicts = {}
-        to_run = [p for p in PROBLEMS if any(t["problem"] == p for t in manifest["tests"])]
-        for index, problem in enumerate(to_run):
+        to_run = [p for p in PROBLEMS if any(t["problem"] == p for t in manifest["tests"])
+                  and f"{p}.py" in found.files]
+
+        def budget(problem):
+            return sum((t.get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
+                       for t in manifest["tests"] if t["problem"] == problem) + STARTUP_ALLOWANCE
+        for problem in PROBLEMS:
             specs = [t for t in manifest["tests"] if t["problem"] == problem]
             filename = f"{problem}.py"
+            if not specs:
+                continue
             if filename not in found.files:
                 message = (f"{filename} is missing from your submission, so Problem {PROBLEMS.index(problem) + 1} "
                            f"scores 0. Submit {', '.join(STUDENT_FILES)} (at the top of the submission or in "
@@ -368,9 +375,11 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
             (impl_dir / filename).write_bytes(sources[filename])
             (impl_dir / filename).chmod(0o644)
             impl_dir.chmod(0o755)
-            # A fair share of the time left, so a problem that hangs cannot starve the ones after it.
+            # A fair share of the time left -- in proportion to the problems' declared test timeouts --
+            # so that a problem that hangs cannot starve the ones after it.
             now = time.monotonic()
-            share = now + max(0.0, deadline - now) / (len(to_run) - index)
+            budgets = [budget(p) for p in to_run[to_run.index(problem):]]
+            share = now + max(0.0, deadline - now) * budgets[0] / sum(budgets)
             run = run_problem(problem, specs, manifest, impl_dir, work, deadline=share, memory_mb=memory_mb,
                               timeout_scale=timeout_scale, private_uid=private_uid)
             verdicts.update(run.verdicts)
