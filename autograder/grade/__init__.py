@@ -252,7 +252,8 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             tail = clean(child.output[-1500:].strip())
             run.verdicts[current] = {"outcome": "failed",
                                      "output": reason + (f"\n\nLast output of the test process:\n{tail}" if tail else "")}
-            run.notes.append(f"{problem}: {current}: {reason}")
+            if not by_id[current].get("hidden"):  # hidden tests stay unnamed until their results show
+                run.notes.append(f"{problem}: {current}: {reason}")
             pending.discard(current)
             first_test_deaths = first_test_deaths + 1 if state["started"] == [current] else 0
         remaining = [n for n in remaining if n in pending]
