@@ -176,6 +176,17 @@ def build(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, **options) -> P
     return write_zip(chosen, output)
 
 
+def uncommitted(paths, root: Path = REPO_ROOT) -> list:
+    """Files under ``paths`` that differ from git's HEAD (a bundle built now would not match a commit)."""
+    import subprocess
+    try:
+        run = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root, capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line[3:] for line in run.stdout.splitlines()] if run.returncode == 0 else []
+
+
 def configure(parser):
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"the zip to write (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
@@ -190,6 +201,10 @@ def run(args) -> int:
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    dirty = uncommitted(["hw3", "tests", "autograder/grade", "autograder/build", "requirements.txt", "pyproject.toml"])
+    if dirty:
+        print(f"warning: built from uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
+              file=sys.stderr)
     with zipfile.ZipFile(path) as archive:
         count = len(archive.namelist())
         hidden = sum(n.startswith("tests/hidden/") for n in archive.namelist())

@@ -103,6 +103,11 @@ def run(args) -> int:
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    from autograder.build import uncommitted
+    dirty = uncommitted(["starter", "hw3", "tests", "handout", "datasets", *TOP_FILES])
+    if dirty:
+        print(f"warning: released uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
+              file=sys.stderr)
     print(f"wrote the student bundle {path}\n"
           f"  Students: ./setup.sh, then pytest tests/ (see README.md and handout/).")
     return 0
