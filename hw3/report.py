@@ -53,6 +53,8 @@ PROBLEMS = {  # command -> (problem number, title)
     "gan": (4, "Deep convolutional GAN (gan.py)"),
 }
 
+LONGEST_FIRST = ("gan", "contrastive", "cnn", "cvae")  # typical running times, longest first (for --jobs)
+
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".svg": "image/svg+xml"}
 TABLE_TYPES = {".csv", ".md", ".tsv"}
@@ -730,8 +732,11 @@ def run(args) -> int:
             load_summary(out, outcome)
         return outcome
 
+    # Side by side, the longest experiments start first; the report keeps the problems' order.
+    order = sorted(enumerate(problems, 1), key=lambda ip: LONGEST_FIRST.index(ip[1]) if args.jobs > 1 else ip[0])
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait for subprocesses
-        outcomes = list(pool.map(one, enumerate(problems, 1)))
+        finished = dict(zip([p for _, p in order], pool.map(one, order)))
+    outcomes = [finished[p] for p in problems]
 
     target = Path(args.report).expanduser().resolve() if args.report else out / f"report.{args.format}"
     files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
