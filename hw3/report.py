@@ -66,7 +66,7 @@ class Deliverable:
     """One deliverable of the original homework's writeup, found among an experiment's outputs by words.
 
     An output of one of ``kinds`` matches when every word of at least one of ``words`` occurs in its
-    summary.json key, file name or caption (lower case; "-", "_", "/", "." and spaces all separate
+    summary.json key or file name (lower case; "-", "_", "/", "." and spaces all separate
     words; numbers match zero-padded: "250" finds "grid_iter0250").
     """
     label: str
@@ -117,7 +117,7 @@ DELIVERABLES = {
 class Item:
     """One entry of a summary.json: a file (figure, table, text) or a metric."""
     key: str
-    kind: str  # "figure", "table", "text", "file" or "metric"
+    kind: str  # "figure", "table", "text" or "metric"
     value: object = None  # the metric's value
     path: Path = None  # the file, resolved against the run folder
     caption: str = ""
@@ -125,7 +125,8 @@ class Item:
 
     @property
     def words(self) -> str:
-        text = " ".join([self.key, self.path.name if self.path else "", self.caption or ""]).lower()
+        """Its key and file name as words (not its caption: prose like "...set, after training" misleads)."""
+        text = " ".join([self.key, self.path.name if self.path else ""]).lower()
         return " " + re.sub(r"[\s_\-/.\[\]:]+", " ", text) + " "
 
 
