@@ -1,0 +1,205 @@
+"""Problem 3: a conditional variational autoencoder (CVAE) that draws the MNIST digit you ask for.
+
+A CVAE models p(x | y), the images x of one class y. An encoder q(z | x, y) maps an image and its
+label to a diagonal Gaussian over a latent code z; a decoder p(x | z, y) maps a code and a label
+back to the 784 pixel probabilities of a Bernoulli image. Training minimizes the negative
+evidence lower bound (ELBO) of log p(x | y) that you derive in sections 3.1 and 3.2:
+
+    -ELBO(x, y) = -E_{q(z|x,y)}[log p(x | z, y)] + KL(q(z | x, y) || N(0, I))
+                = sum over pixels of BCE(decoded pixel, pixel)  + KL,
+
+estimated with one sample of z drawn by the reparameterization trick. To generate a digit y,
+decode a code z ~ N(0, I) together with the label y.
+
+You implement, in the order of the handout (sections 3.3-3.8):
+
+    one_hot          labels -> one-hot vectors, the form in which the networks see the label
+    CVAE.__init__    the encoder's and decoder's layers
+    CVAE.encode      (x, y) -> (mu, logvar) of q(z | x, y)
+    CVAE.reparameterize  a differentiable sample z = mu + sigma * eps
+    CVAE.decode      (z, y) -> Bernoulli means of the 784 pixels
+    CVAE.forward     (x, y) -> (reconstruction, mu, logvar)
+    kl_divergence    KL(N(mu, diag(exp(logvar))) || N(0, I)), in closed form, per sample
+    loss_function    the negative ELBO, averaged over the batch
+
+Images enter as tensors (N, 784) or (N, 1, 28, 28) with values in [0, 1]; labels as int64
+tensors (N,). The provided training loop (``python -m hw3 cvae``, in hw3/cvae_experiment.py)
+puts the pieces together; the tests (``pytest tests/ -k cvae``) check each piece on its own, then
+train on MNIST.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F  # noqa: F401  (you may find it useful)
+
+
+def one_hot(labels, num_classes=10):
+    """
+    Encode integer class labels as one-hot vectors.
+
+    Inputs:
+    - labels: int64 tensor of shape (N,) with values in {0, ..., num_classes - 1}.
+    - num_classes: Integer, the number of classes C.
+
+    Returns:
+    - A float32 tensor of shape (N, C) on the same device as labels, whose row i is all zeros
+      except for a one in column labels[i].
+    """
+    # BEGIN SOLUTION (handout 3.3)
+    out = torch.zeros(labels.shape[0], num_classes, device=labels.device)
+    return out.scatter_(1, labels.view(-1, 1), 1.0)
+    # END SOLUTION
+
+
+class CVAE(nn.Module):
+    """
+    A conditional VAE with fully connected encoder and decoder.
+
+    Architecture (D = input_dim, C = num_classes, H = hidden_dim, L = latent_dim):
+
+    encoder q(z | x, y):  [x, one_hot(y)] (N, D + C) -> Linear(D + C, H) -> ReLU -> h (N, H)
+                          mu     = Linear(H, L)(h)   (N, L)
+                          logvar = Linear(H, L)(h)   (N, L)   (log of the variances sigma^2)
+    decoder p(x | z, y):  [z, one_hot(y)] (N, L + C) -> Linear(L + C, H) -> ReLU
+                          -> Linear(H, D) -> Sigmoid -> (N, D) Bernoulli means in (0, 1)
+
+    With the defaults this has 660,824 parameters.
+    """
+
+    def __init__(self, input_dim=784, num_classes=10, hidden_dim=400, latent_dim=20):
+        """
+        Create the layers of the encoder and the decoder (section 3.4).
+
+        Inputs:
+        - input_dim: Integer D, the number of pixels of a flattened image.
+        - num_classes: Integer C, the number of class labels.
+        - hidden_dim: Integer H, the width of the hidden layer of the encoder and of the decoder.
+        - latent_dim: Integer L, the dimension of the latent code z.
+        """
+        super().__init__()
+        self.input_dim = input_dim
+        self.num_classes = num_classes
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        # BEGIN SOLUTION (handout 3.4)
+        self.fc1 = nn.Linear(input_dim + num_classes, hidden_dim)
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.fc3 = nn.Linear(latent_dim + num_classes, hidden_dim)
+        self.fc4 = nn.Linear(hidden_dim, input_dim)
+        # END SOLUTION
+
+    def encode(self, x, y):
+        """
+        The encoder q(z | x, y): the mean and log-variance of a diagonal Gaussian over z.
+
+        Inputs:
+        - x: Tensor of shape (N, D), or any shape (N, ...) with D elements per sample (such as
+          (N, 1, 28, 28)), values in [0, 1]; flatten it to (N, D) first.
+        - y: int64 tensor of shape (N,), the class labels.
+
+        Returns a tuple of:
+        - mu: Tensor of shape (N, L), the means of q(z | x, y).
+        - logvar: Tensor of shape (N, L), the logs of its variances, log sigma^2.
+        """
+        # BEGIN SOLUTION (handout 3.4)
+        x = x.reshape(x.shape[0], -1)
+        h = F.relu(self.fc1(torch.cat([x, one_hot(y, self.num_classes).to(x)], dim=1)))
+        return self.fc_mu(h), self.fc_logvar(h)
+        # END SOLUTION
+
+    def reparameterize(self, mu, logvar):
+        """
+        Draw z ~ N(mu, diag(exp(logvar))) with the reparameterization trick, so that gradients
+        flow back into mu and logvar: z = mu + sigma * eps, where sigma = exp(0.5 * logvar) is the
+        standard deviation and eps ~ N(0, I) is fresh standard normal noise of the same shape.
+
+        Inputs:
+        - mu: Tensor of shape (N, L).
+        - logvar: Tensor of shape (N, L).
+
+        Returns:
+        - z: Tensor of shape (N, L), on the same device and of the same dtype as mu.
+        """
+        # BEGIN SOLUTION (handout 3.5)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + std * eps
+        # END SOLUTION
+
+    def decode(self, z, y):
+        """
+        The decoder p(x | z, y): the Bernoulli mean (probability of a white pixel) of every pixel.
+
+        Inputs:
+        - z: Tensor of shape (N, L), latent codes.
+        - y: int64 tensor of shape (N,), the class labels.
+
+        Returns:
+        - Tensor of shape (N, D) with values in (0, 1).
+        """
+        # BEGIN SOLUTION (handout 3.6)
+        h = F.relu(self.fc3(torch.cat([z, one_hot(y, self.num_classes).to(z)], dim=1)))
+        return torch.sigmoid(self.fc4(h))
+        # END SOLUTION
+
+    def forward(self, x, y):
+        """
+        Encode, sample a latent code with the reparameterization trick, and decode.
+
+        Inputs:
+        - x: Tensor of shape (N, D) or (N, ...) with D elements per sample, values in [0, 1].
+        - y: int64 tensor of shape (N,), the class labels.
+
+        Returns a tuple of:
+        - recon: Tensor of shape (N, D), the decoded Bernoulli means, in (0, 1).
+        - mu: Tensor of shape (N, L).
+        - logvar: Tensor of shape (N, L).
+        """
+        # BEGIN SOLUTION (handout 3.6)
+        mu, logvar = self.encode(x, y)
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z, y), mu, logvar
+        # END SOLUTION
+
+
+def kl_divergence(mu, logvar):
+    """
+    The KL divergence KL(N(mu, diag(exp(logvar))) || N(0, I)) of each sample, in closed form
+    (section 3.2):  -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)).
+
+    Inputs:
+    - mu: Tensor of shape (N, L).
+    - logvar: Tensor of shape (N, L).
+
+    Returns:
+    - Tensor of shape (N,): one (non-negative) divergence per sample, summed over the L latent
+      dimensions.
+    """
+    # BEGIN SOLUTION (handout 3.7)
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    # END SOLUTION
+
+
+def loss_function(recon, x, mu, logvar):
+    """
+    The negative ELBO, averaged over the batch:
+
+        loss = (1/N) * sum_i [ sum_pixels BCE(recon_i, x_i) + KL_i ],
+
+    where BCE(r, t) = -(t * log r + (1 - t) * log(1 - r)) is summed (not averaged) over the D
+    pixels of image i and KL_i = kl_divergence(mu, logvar)[i].
+
+    Inputs:
+    - recon: Tensor of shape (N, D), decoded Bernoulli means in (0, 1).
+    - x: Tensor of shape (N, D), or (N, ...) with D elements per sample, the images in [0, 1]
+      (flatten it to recon's shape).
+    - mu: Tensor of shape (N, L).
+    - logvar: Tensor of shape (N, L).
+
+    Returns:
+    - A scalar tensor (0-dimensional), differentiable with respect to recon, mu and logvar.
+    """
+    # BEGIN SOLUTION (handout 3.8)
+    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")
+    return (bce + kl_divergence(mu, logvar).sum()) / recon.shape[0]
+    # END SOLUTION
