@@ -258,7 +258,10 @@ def best_threshold(distances: torch.Tensor, same: torch.Tensor):
     similar_before = torch.cat([torch.zeros(1, dtype=torch.double), torch.cumsum(s, 0)])
     dissimilar_after = (1 - s).sum() - torch.cat([torch.zeros(1, dtype=torch.double), torch.cumsum(1 - s, 0)])
     accuracy = (similar_before + dissimilar_after) / len(d)
-    k = int(torch.argmax(accuracy))
+    # Only cuts between two different distances are thresholds (ties fall on one side together).
+    cut = torch.ones(len(d) + 1, dtype=torch.bool)
+    cut[1:-1] = d[1:] > d[:-1]
+    k = int(torch.argmax(torch.where(cut, accuracy, torch.tensor(-1.0, dtype=torch.double))))
     lower = d[k - 1] if k > 0 else d[0] - 1
     upper = d[k] if k < len(d) else d[-1] + 1
     return float((lower + upper) / 2), float(accuracy[k])

@@ -30,7 +30,7 @@ def reference_loss(x1, x2, label, margin):
     return total / len(x1)
 
 
-@weight(2)
+@weight(0.5)
 @number("2.20")
 @visibility("after_due_date")
 @pytest.mark.parametrize("n, d, margin, dtype, label_shape", [
@@ -77,7 +77,9 @@ def test_gradcheck(contrastive):
     inputs = (x1.requires_grad_(True), x2.requires_grad_(True))
     try:
         ok = torch.autograd.gradcheck(lambda a, b: criterion(a, b, label), inputs, eps=1e-6, atol=1e-5)
-    except RuntimeError as error:
+    except NotImplementedError:
+        raise
+    except RuntimeError as error:  # gradcheck's "Jacobian mismatch" (or a backward that fails)
         pytest.fail(f"gradients of ContrastiveLoss disagree with finite differences: {str(error)[:600]}")
     assert ok
 
