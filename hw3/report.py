@@ -616,6 +616,9 @@ def render(outcomes: list, folder: Path, out: Path, args, fmt: str, files_dir: P
         rows.append([f"{number}", o.problem, o.status + (" (reused)" if o.reused else ""),
                      f"{total - len(missing)}/{total}", "" if o.reused else f"{o.seconds:.0f}"])
     w.table(["problem", "command", "status", "deliverables", "seconds"], rows)
+    links = [(f"Problem {PROBLEMS[o.problem][0]}", o.problem) for o in outcomes]
+    w.paragraph("Sections: " + ", ".join(f"{title} ({p})" for title, p in links),
+                raw_html="Sections: " + " · ".join(f'<a href="#{p}">{title}: {p}</a>' for title, p in links))
     not_done = [o.problem for o in outcomes if o.status == "not implemented"]
     if not_done:
         w.paragraph("Not implemented: " + ", ".join(f"Problem {PROBLEMS[p][0]} ({p})" for p in not_done) + ".",
