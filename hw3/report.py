@@ -666,8 +666,8 @@ def configure(parser):
     parser.add_argument("--quick", action="store_true",
                         help="each experiment's small budget: the whole report in a few minutes on a laptop CPU")
     parser.add_argument("--reuse", action="store_true",
-                        help="reuse OUT/<problem>/summary.json where it exists (and came from this "
-                             "implementation and mode) instead of running the experiment again")
+                        help="reuse OUT/<problem>/ where it holds a summary.json of this implementation, seed "
+                             "and mode (full outputs also serve --quick) instead of running the experiment again")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 unless every selected problem ran and has every required "
                              "deliverable (extra credit is optional)")
@@ -677,10 +677,11 @@ def configure(parser):
     parser.add_argument("--format", choices=("html", "md"), default="html",
                         help="html: one file with embedded figures (default); md: Markdown with PNGs beside it")
     parser.add_argument("--report", metavar="FILE", default=None,
-                        help="where to write the report (default: OUT/report.html or OUT/report.md; Markdown "
-                             "puts its figures in the folder FILE's name without suffix + '_files')")
+                        help="where to write the report (default: OUT/report.html, or OUT/report.md with "
+                             "--format md, whose figures go to the folder <FILE without .md>_files beside it)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="stop an experiment that runs longer than this (default: no limit)")
+                        help="stop an experiment that runs longer than this; it is reported as failed "
+                             "(default: no limit)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="run up to N experiments at once, sharing the CPU cores (default: 1, one "
                              "after the other)")
