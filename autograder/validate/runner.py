@@ -1,12 +1,18 @@
 """``python -m autograder validate``: grade the solution, the starter and every catalogue variant.
 
-Each *case* is graded by the real grader (:func:`autograder.grade.grade`, the code Gradescope runs:
-sandboxed test processes, the same manifest, weights and partial credit), on its own problem only:
-the submission holds just that problem's file and the manifest just that problem's tests.
+Each *case* is graded on its own problem only (the submission holds just that problem's file, the
+manifest just that problem's tests) by one of two engines:
+
+* ``--engine grader`` (default): :func:`autograder.grade.grade`, the code Gradescope runs --
+  sandboxed test processes, the trusted manifest, weights and partial credit;
+* ``--engine warm``: the same pytest arguments, environment, verdict merging and scoring code, in
+  children forked from a process that imported torch once (autograder/validate/warm.py): 3-4x
+  less CPU, no sandbox. tests/project/test_validate.py checks that both engines score alike.
 
     case                     expected                   how it is run
     solution                 full marks on every test   the problem's full suite
-    starter                  zero on every test         the problem's full suite
+    starter                  zero on every test, each   the problem's full suite
+                             failing "not implemented"
     wrong variant            loses points               fast tests (-m "not training") first; the
                                                         training tests only if the fast ones gave
                                                         full marks
@@ -24,6 +30,7 @@ The exit status is 1 when any verdict is wrong (or a variant's patch no longer a
 import copy
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -76,6 +83,15 @@ def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
 
 
+NOT_IMPLEMENTED = re.compile(r"not\s*implemented", re.IGNORECASE)  # the starter's stubs and NotImplementedError
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("E ")), lines[0] if lines else "no message")
+    return first[:160]
+
+
 def stage_points(stage: str, results: list, seconds: float = 0.0, ignore=frozenset()) -> dict:
     """Points of one graded run. results: autograder.grade.results.TestResult-like objects
     (attributes number, nodeid, score, max_score, extra_credit, status). ignore: node ids of tests
@@ -94,6 +110,9 @@ def stage_points(stage: str, results: list, seconds: float = 0.0, ignore=frozens
         "ignored": [label(r) for r in lost if r.nodeid in ignore],
         "lost_ids": [r.nodeid for r in lost],
         "earned": [label(r) for r in results if r.score > 1e-9 or r.status == "passed"],
+        # failed without saying "not implemented" (for the starter: an import error, a skip, a bug)
+        "other_failures": [f"{label(r)} ({_first_line(getattr(r, 'output', ''))})" for r in lost
+                           if not NOT_IMPLEMENTED.search(getattr(r, "output", "") or "")],
         "seconds": round(seconds, 2),
     }
 
@@ -123,7 +142,7 @@ def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
     """(verdict, detail) of a case from its graded stages (see stage_points).
 
     solution/correct: every test of every stage earned its full weight. starter: no test earned
-    anything. wrong: some test of some stage lost points (extra credit counts: a mistake only an
+    anything, and each failed saying "not implemented" (not an import error or a skip). wrong: some test of some stage lost points (extra credit counts: a mistake only an
     extra-credit test sees still costs the student those points).
     """
     lost = [name for s in stages for name in s["lost"]]
@@ -133,7 +152,12 @@ def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
     if kind in ("solution", "correct"):
         return (OK, "") if not lost else (WRONG, f"lost points in {_tests(lost)}")
     if kind == "starter":
-        return (OK, "") if not earned else (WRONG, f"earned points in {_tests(earned)}")
+        if earned:
+            return WRONG, f"earned points in {_tests(earned)}"
+        other = [name for s in stages for name in s.get("other_failures", [])]
+        if other:
+            return WRONG, f"failed for another reason than 'not implemented': {_tests(other, 3)}"
+        return OK, ""
     if kind == "wrong":
         if lost:
             where = next(s["stage"] for s in stages if s["lost"])

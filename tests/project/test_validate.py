@@ -87,10 +87,10 @@ def synthetic(tmp_path_factory):
     return root
 
 
-def fake(number, score, max_score, extra=False, passed=None):
+def fake(number, score, max_score, extra=False, passed=None, output="NotImplementedError: add is not implemented"):
+    status = "passed" if (score == max_score if passed is None else passed) else "failed"
     return SimpleNamespace(number=number, nodeid=f"tests/test_gan.py::t{number}", score=score, max_score=max_score,
-                           extra_credit=extra, status="passed" if (score == max_score if passed is None else passed)
-                           else "failed")
+                           extra_credit=extra, status=status, output="" if status == "passed" else output)
 
 
 # --- the verdict logic on hand-made results ----------------------------------------------------
@@ -103,6 +103,10 @@ def test_judge_full_marks_and_zero():
     assert runner.judge("correct", [partial])[0] == runner.WRONG and "1.2" in runner.judge("correct", [partial])[1]
     assert runner.judge("starter", [zero]) == (runner.OK, "")
     assert runner.judge("starter", [partial])[0] == runner.WRONG
+    # the starter must fail by "not implemented", not by an import error or a skip
+    broken = runner.stage_points("full", [fake("1.1", 0, 20, output="ImportError: cannot import name 'x'")])
+    assert runner.judge("starter", [broken]) == (
+        runner.WRONG, "failed for another reason than 'not implemented': 1.1 (ImportError: cannot import name 'x')")
     assert runner.judge("wrong", [partial]) == (runner.OK, "caught by 1.2")
     assert runner.judge("wrong", [full])[0] == runner.WRONG
     assert runner.judge("solution", [])[0] == runner.WRONG  # no tests ran: never a pass
