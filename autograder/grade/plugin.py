@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grade.results import (MAX_TEST_OUTPUT, apply_verdict, from_spec, gradescope_results,
-                                      number_tests, problem_of, summary_table, truncate,
+from autograder.grade.results import (MAX_TEST_OUTPUT, apply_verdict, check_writable, from_spec,
+                                      gradescope_results, number_tests, problem_of, summary_table, truncate,
                                       write_json_atomically)
 
 MAX_CAPTURED = 1500  # characters of a failing test's captured output shown to the student
@@ -167,7 +167,11 @@ def pytest_configure(config):
     if config.getoption("--hw3-manifest"):
         config.pluginmanager.register(Manifest(config.getoption("--hw3-manifest")), "hw3-manifest")
     if config.getoption("--gradescope-results"):
-        config.pluginmanager.register(LocalResults(config.getoption("--gradescope-results")), "hw3-results")
+        try:
+            path = check_writable(config.getoption("--gradescope-results"))
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        config.pluginmanager.register(LocalResults(path), "hw3-results")
 
 
 @pytest.hookimpl(hookwrapper=True)
