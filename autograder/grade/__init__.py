@@ -187,7 +187,8 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             if lease:
                 for path in [scratch, *scratch.rglob("*")]:
                     os.chown(path, lease.uid, lease.uid)
-            state = {"current": None, "since": time.monotonic(), "started": [], "verdicts": Verdicts(), "memory": ""}
+            state = {"current": None, "since": time.monotonic(), "started": [], "verdicts": Verdicts(),
+                     "memory": ""}
             pending = set(remaining)
 
             def on_record(record):
@@ -196,9 +197,10 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                 if event == "start" and nodeid in pending and state["current"] is None:
                     state["current"], state["since"] = nodeid, now
                     state["started"].append(nodeid)
-                elif event == "report" and nodeid == state["current"] and record.get("when") in ("setup", "call", "teardown"):
-                    state["verdicts"].add(nodeid, record["when"], record.get("outcome"), str(record.get("output") or ""),
-                                          record.get("score"))
+                elif event == "report" and nodeid == state["current"] \
+                        and record.get("when") in ("setup", "call", "teardown"):
+                    state["verdicts"].add(nodeid, record["when"], record.get("outcome"),
+                                          str(record.get("output") or ""), record.get("score"))
                 elif event == "finish" and nodeid == state["current"]:
                     verdict = state["verdicts"].verdicts.get(nodeid)
                     if not (verdict and verdict["outcome"]):
@@ -250,8 +252,8 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                 reason = f"The test did not finish: {why}. Your code may have exited the process " \
                          f"(sys.exit/os._exit), crashed, or exhausted the memory limit."
             tail = clean(child.output[-1500:].strip())
-            run.verdicts[current] = {"outcome": "failed",
-                                     "output": reason + (f"\n\nLast output of the test process:\n{tail}" if tail else "")}
+            output = reason + (f"\n\nLast output of the test process:\n{tail}" if tail else "")
+            run.verdicts[current] = {"outcome": "failed", "output": output}
             if not by_id[current].get("hidden"):  # hidden tests stay unnamed until their results show
                 run.notes.append(f"{problem}: {current}: {reason}")
             pending.discard(current)

@@ -119,7 +119,8 @@ def test_small_zip_leaves_lfw_to_setup(tmp_path):
     path = build.build(tmp_path / "small.zip", lfw="download", check=False)
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-    assert "datasets/lfw.sha256" in names and not [n for n in names if n.startswith(("datasets/lfw/", "datasets/cache/"))]
+    assert "datasets/lfw.sha256" in names
+    assert not [n for n in names if n.startswith(("datasets/lfw/", "datasets/cache/"))]
     assert path.stat().st_size < 40e6
 
 

@@ -221,7 +221,8 @@ IN_VALUE = {  # replaces value(): only test_value (10 points) depends on it
     "os._exit": "import os\ndef value():\n    os._exit(0)\n",
     "sys.exit": "import sys\ndef value():\n    sys.exit(0)\n",
     "infinite loop": "def value():\n    while True:\n        pass\n",
-    "loop ignoring the timeout signal": "import signal\ndef value():\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+    "loop ignoring the timeout signal": "import signal\ndef value():\n"
+                                        "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
                                         "    while True:\n        pass\n",
     "sleeps in C ignoring the timeout signal": "import signal, time\ndef value():\n"
                                                "    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])\n"
