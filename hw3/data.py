@@ -67,6 +67,7 @@ def save_atomically(obj, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; caches are shared (e.g. with grading sandboxes)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
