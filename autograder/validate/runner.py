@@ -295,13 +295,40 @@ def collect(tests_dir: Path, problems) -> dict:
         grader.test_files = every
 
 
+def markdown(report: dict, command: str) -> str:
+    """The outcomes as a Markdown report (for benchmarks/RESULTS-validate.md)."""
+    outcomes = report["outcomes"]
+    bad = [o for o in outcomes if o.failed]
+    lines = [
+        "# Validation of the graded tests: solution, starter and the variant catalogue",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {report['seconds']:.0f} s wall on {os.cpu_count()} cores; "
+        f"1-minute load average {report.get('load', ['?', '?'])[0]} at the start, {report.get('load', ['?', '?'])[1]} "
+        f"at the end",
+        "",
+        f"{len(outcomes)} cases, {len(bad)} wrong verdict(s), {len(report['checks'])} failed check(s). "
+        "Points: the problem's points over the tests that ran (fast = `-m \"not training\"`, training = the "
+        "training tests, run for a wrong variant only when the fast tests gave full marks); EC = extra credit.",
+        "",
+        "| case | expected | points | verdict | detail | time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        lines.append(f"| {o.label} | {o.expected} | {o.points} | {o.verdict} | {o.detail.replace('|', '/')} | "
+                     f"{o.seconds:.0f} |")
+    if report["checks"]:
+        lines += ["", "Failed checks:", ""] + [f"- {c}" for c in report["checks"]]
+    return "\n".join(lines) + "\n"
+
+
 def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: int = None, engine: str = "grader",
              tests_dir: Path = None,
              solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_DIR, variants=None,
              min_wrong: int = MIN_WRONG, min_correct: int = MIN_CORRECT, log=print) -> dict:
     """Run every case; -> {"outcomes": [Outcome], "checks": [failed check], "failed": bool, "seconds"}."""
     from autograder.grade import TESTS_DIR
-    started = time.monotonic()
+    started, load_start = time.monotonic(), round(os.getloadavg()[0], 2)
     if threads:  # the grader passes $OMP_NUM_THREADS on to the test processes (torch's CPU threads)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     tests_dir = Path(tests_dir or TESTS_DIR)
@@ -351,7 +378,8 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
         for i in indices:
             finished(i, run_case(*args(i)))
     failed = bool(checks) or any(o.failed for o in outcomes)
-    return {"outcomes": outcomes, "checks": checks, "failed": failed, "seconds": time.monotonic() - started}
+    return {"outcomes": outcomes, "checks": checks, "failed": failed, "seconds": time.monotonic() - started,
+            "load": [load_start, round(os.getloadavg()[0], 2)]}
 
 
 # --- command line (wired into ``python -m autograder validate``) -----------------------------
@@ -372,6 +400,7 @@ def configure(parser):
                              "warm: the grader's scoring in children forked from a process that imported torch "
                              "once -- about twice as fast, no sandbox (see autograder/validate/warm.py)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the outcomes as JSON here")
+    parser.add_argument("--markdown", metavar="FILE", type=Path, help="also write the table as Markdown here")
 
 
 def main(args) -> int:
@@ -399,5 +428,8 @@ def main(args) -> int:
     if args.json:
         args.json.write_text(json.dumps({"outcomes": [asdict(o) for o in outcomes], "checks": report["checks"],
                                          "failed": report["failed"], "seconds": report["seconds"],
-                                         "fast": args.fast, "jobs": args.jobs}, indent=2) + "\n")
+                                         "load": report["load"], "fast": args.fast, "jobs": args.jobs,
+                                         "engine": args.engine}, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(markdown(report, "python -m autograder validate " + " ".join(sys.argv[2:])))
     return 1 if report["failed"] else 0
