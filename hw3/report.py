@@ -215,6 +215,7 @@ class Outcome:
     message: str = ""
     seconds: float = 0.0
     reused: bool = False
+    quick: bool = None  # the mode its outputs came from (None: not recorded)
     log_tail: str = ""
     command: list = field(default_factory=list)
     summary: dict = None
@@ -270,7 +271,8 @@ def recorded_settings(summary: dict) -> tuple:
 
 
 def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extra_args=()):
-    """(True, note) when OUT/<problem>/summary.json can be reused; (False, reason) otherwise.
+    """(True, note, quick it came from) when OUT/<problem>/summary.json can be reused; (False, reason, None)
+    otherwise.
 
     Reused: outputs of this implementation folder, in this mode or in full mode (full outputs serve
     a quick report; quick outputs never pass for a full one). Where the report recorded nothing
@@ -278,7 +280,7 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extr
     """
     summary_path = out / problem / "summary.json"
     if not summary_path.is_file():
-        return False, "no earlier outputs"
+        return False, "no earlier outputs", None
     try:
         meta = json.loads(provenance_path(out, problem).read_text())
         source = "the report's record"
@@ -288,24 +290,25 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extr
         try:
             impl_used, quick_used, seed_used = recorded_settings(json.loads(summary_path.read_text()))
         except (OSError, ValueError, AttributeError):
-            return False, f"{summary_path} is unreadable"
+            return False, f"{summary_path} is unreadable", None
         meta = {"status": "ok", "impl": impl_used, "quick": quick_used, "seed": seed_used}
         source = "summary.json"
     if meta.get("status") != "ok":
-        return False, "the earlier run did not succeed"
+        return False, "the earlier run did not succeed", None
     if meta.get("impl") is not None and Path(meta["impl"]).resolve() != folder:
-        return False, f"earlier outputs came from {show(meta['impl'])}"
+        return False, f"earlier outputs came from {show(meta['impl'])}", None
     if meta.get("quick") and not quick:
-        return False, "earlier outputs came from a quick run"
+        return False, "earlier outputs came from a quick run", None
     if (seed is not None or source != "summary.json") and meta.get("seed") != seed:
         recorded = "the default seed" if meta.get("seed") is None else f"seed {meta['seed']}"
-        return False, f"earlier outputs came from {recorded}"
+        return False, f"earlier outputs came from {recorded}", None
     if source != "summary.json" and list(meta.get("extra_args") or []) != list(extra_args):
-        return False, "earlier outputs came from other --experiment-args"
+        return False, "earlier outputs came from other --experiment-args", None
     when = f" of {meta['finished']}" if meta.get("finished") else ""
     if meta.get("impl") is None:
-        return True, f"reused earlier outputs{when} (implementation not recorded)"
-    return True, f"reused earlier outputs{when} ({'quick' if meta.get('quick') else 'full'} mode, from {source})"
+        return True, f"reused earlier outputs{when} (implementation not recorded)", meta.get("quick")
+    return (True, f"reused earlier outputs{when} ({'quick' if meta.get('quick') else 'full'} mode, from {source})",
+            meta.get("quick"))
 
 
 def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args,
@@ -345,7 +348,7 @@ def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, tim
     else:
         message = error_line(output)
         status = "not implemented" if NOT_IMPLEMENTED.search(message) else "failed"
-    return Outcome(problem, status, message, seconds, log_tail=tail(output), command=command)
+    return Outcome(problem, status, message, seconds, log_tail=tail(output), command=command, quick=quick)
 
 
 def record(out: Path, outcome: Outcome, folder: Path, quick: bool, seed, extra_args=()):
@@ -601,21 +604,23 @@ def render(outcomes: list, folder: Path, out: Path, args, fmt: str, files_dir: P
     w = Writer(fmt, files_dir)
     mode = "quick" if args.quick else "full"
     w.heading(1, "Homework 3 report")
-    w.paragraph(f"Implementation: {show(folder)}. Mode: {mode}. Seed: {args.seed if args.seed is not None else 'default'}. "
+    w.paragraph(f"Implementation: {show(folder)}. Mode asked for: {mode}. Seed: {args.seed if args.seed is not None else 'default'}. "
                 f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
                 f"{'CUDA' if cuda_available() else 'CPU'}.")
-    if args.quick:
-        w.paragraph("Quick mode trains on small budgets: the figures show that the code runs end to end, not "
-                    "the quality the full budgets reach (run without --quick for the writeup's experiments).",
-                    css="note")
+    quick = [o.problem for o in outcomes if o.ok and (o.quick or (o.quick is None and args.quick))]
+    if quick:
+        w.paragraph(f"Quick mode ({', '.join(quick)}) trains on small budgets: its figures show that the code runs "
+                    f"end to end, not the quality the full budgets reach (run without --quick for the writeup's "
+                    f"experiments).", css="note")
     rows = []
     for o in outcomes:
         number, title = PROBLEMS[o.problem]
         missing = missing_deliverables(o) if o.ok else [d.label for d in DELIVERABLES[o.problem]]
         total = len(DELIVERABLES[o.problem])
-        rows.append([f"{number}", o.problem, o.status + (" (reused)" if o.reused else ""),
+        mode = "" if o.quick is None or not o.ok else "quick" if o.quick else "full"
+        rows.append([f"{number}", o.problem, o.status + (" (reused)" if o.reused else ""), mode,
                      f"{total - len(missing)}/{total}", "" if o.reused else f"{o.seconds:.0f}"])
-    w.table(["problem", "command", "status", "deliverables", "seconds"], rows)
+    w.table(["problem", "command", "status", "mode", "deliverables", "seconds"], rows)
     links = [(f"Problem {PROBLEMS[o.problem][0]}", o.problem) for o in outcomes]
     w.paragraph("Sections: " + ", ".join(f"{title} ({p})" for title, p in links),
                 raw_html="Sections: " + " · ".join(f'<a href="#{p}">{title}: {p}</a>' for title, p in links))
@@ -717,10 +722,10 @@ def run(args) -> int:
     def one(index_problem):
         index, problem = index_problem
         prefix = f"[{index}/{len(problems)}] {problem}:"
-        reuse, note = (reusable(out, problem, folder, args.quick, args.seed, extra[problem]) if args.reuse
-                       else (False, ""))
+        reuse, note, quick_used = (reusable(out, problem, folder, args.quick, args.seed, extra[problem])
+                                   if args.reuse else (False, "", None))
         if reuse:
-            outcome = Outcome(problem, "ok", note, reused=True)
+            outcome = Outcome(problem, "ok", note, reused=True, quick=quick_used)
             print(f"{prefix} {note}", flush=True)
         elif experiment_command(problem)[1:3] == ["-m", "hw3"] and not experiment_available(problem):
             outcome = Outcome(problem, "unavailable", f"no experiment module hw3/{problem}_experiment.py")
