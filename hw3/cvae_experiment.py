@@ -131,14 +131,14 @@ def sample(model, per_label, seed=0, latent_dim=None):
     return images.reshape(len(labels), -1).float().cpu(), labels
 
 
-def judge_accuracy(model, per_label=JUDGE_PER_LABEL, seed=0):
+def judge_accuracy(model, per_label=JUDGE_PER_LABEL, seed=0, latent_dim=None):
     """The fraction of ``per_label`` samples of each label that the judge classifies as that label.
 
     Returns a list of 10 floats (label 0 first).
     """
     from hw3.judge import classify
 
-    images, labels = sample(model, per_label, seed=seed)
+    images, labels = sample(model, per_label, seed=seed, latent_dim=latent_dim)
     predicted, _ = classify(images)
     correct = (predicted.cpu() == labels).float().view(NUM_CLASSES, per_label)
     return correct.mean(1).tolist()
@@ -157,7 +157,7 @@ def train_and_evaluate(cvae, iterations, batch_size=128, lr=LEARNING_RATE, laten
     cpu_seconds = time.process_time() - cpu_start
     model = result["model"]
     test_images, test_labels = load_mnist(train=False)
-    accuracy = judge_accuracy(model, judge_per_label, seed=seed + 1)
+    accuracy = judge_accuracy(model, judge_per_label, seed=seed + 1, latent_dim=latent_dim)
     return dict(test_negative_elbo=negative_elbo(model, test_images, test_labels, seed=seed + 2),
                 judge_accuracy_per_label=accuracy, judge_accuracy=sum(accuracy) / len(accuracy),
                 seconds=result["seconds"], cpu_seconds=cpu_seconds, losses=result["losses"], model=model)
@@ -203,7 +203,7 @@ def run(args):
         result = train_cvae(cvae, iterations, batch_size, lr=args.lr, latent_dim=args.latent_dim, seed=args.seed)
         model = result["model"]
         test_images, test_labels = load_mnist(train=False)
-        grid, _ = sample(model, GRID_PER_LABEL, seed=args.seed + 1)
+        grid, _ = sample(model, GRID_PER_LABEL, seed=args.seed + 1, latent_dim=args.latent_dim)
         originals, recons = reconstruct(model, test_images[:RECONSTRUCTIONS], test_labels[:RECONSTRUCTIONS],
                                         seed=args.seed + 2)
         test_nelbo = negative_elbo(model, test_images, test_labels, seed=args.seed + 3)
@@ -234,7 +234,7 @@ def run(args):
                    test_negative_elbo=round(test_nelbo, 3))
     try:
         from hw3.judge import JudgeError
-        accuracy = judge_accuracy(model, JUDGE_PER_LABEL, seed=args.seed + 4)
+        accuracy = judge_accuracy(model, JUDGE_PER_LABEL, seed=args.seed + 4, latent_dim=args.latent_dim)
     except (JudgeError, ValueError) as error:  # everything else still stands
         print(f"note: judge unavailable, generated digits not scored ({error})", file=sys.stderr)
     else:

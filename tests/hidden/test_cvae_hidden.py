@@ -48,17 +48,20 @@ def test_cvae_other_dimensions(cvae):
     assert recon.min() >= 0 and recon.max() <= 1, "recon should lie in (0, 1)"
     hidden = [p for p in model.parameters() if p.dim() == 2 and 16 in p.shape]
     assert hidden, "no weight matrix of CVAE(hidden_dim=16) has a dimension of 16: use hidden_dim"
-    first = None
+    losses = []
     for _ in range(20):  # plain gradient descent (torch.optim's first use imports slowly)
         recon, mu, logvar = model(x, y)
         loss = cvae.loss_function(recon, x, mu, logvar).reshape(())
-        first = loss.item() if first is None else first
+        losses.append(loss.item())
         model.zero_grad()
         loss.backward()
         with torch.no_grad():
             for p in model.parameters():
-                p -= 0.01 * p.grad
-    assert loss.item() < first, f"20 gradient steps on 7 images should lower the loss, went from {first:.2f} to {loss.item():.2f}"
+                p -= 0.1 * p.grad
+    # Reference over 100 seeds: the mean of the last 3 losses is 0.59-1.72 below that of the first 3.
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < first, (f"20 gradient steps on 7 images should lower the loss: the first three steps' "
+                          f"mean was {first:.2f}, the last three's {last:.2f}")
 
 
 @weight(1)
