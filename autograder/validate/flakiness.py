@@ -109,13 +109,13 @@ def _num(x) -> str:
 
 
 def markdown(rows: list, runs: list, command: str) -> str:
-    seeds = [r["seed"] for r in runs]
+    seeds = sorted({r["seed"] for r in runs})
     loads = [r["load"] for r in runs]
     lines = [
         "# Flakiness of the training tests (reference solution)",
         "",
         f"Command: `{command}`  ",
-        f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} runs; `$HW3_TEST_SEED`, read by `hw3.testing.training_seed`)  ",
+        f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} seeds; `$HW3_TEST_SEED`, read by `hw3.testing.training_seed`)  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}; wall time per seed run {min(r['seconds'] for r in runs):.0f}-"
         f"{max(r['seconds'] for r in runs):.0f} s; 1-minute load average at each run's start "
         f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
@@ -159,9 +159,19 @@ def configure(parser):
                         help="seeds run in parallel (default 1; with more, each gets cores/jobs torch threads)")
     parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the report as Markdown to FILE")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write every run's raw outcomes and metrics to FILE")
+    parser.add_argument("--from-json", metavar="FILE", type=Path, nargs="+",
+                        help="run nothing: report on the runs saved by earlier --json FILEs (e.g. one per problem)")
 
 
 def main(args) -> int:
+    if args.from_json:
+        runs = [run for path in args.from_json for run in json.loads(path.read_text())["runs"]]
+        report = markdown(summarize(runs), runs, " ; ".join(json.loads(p.read_text()).get("command", str(p))
+                                                            for p in args.from_json))
+        print(report)
+        if args.markdown:
+            args.markdown.write_text(report)
+        return 0
     problems = args.problem or list(MODULES)
     files = test_files(problems)
     if not files or args.seeds < 1:
@@ -193,7 +203,7 @@ def main(args) -> int:
         args.markdown.write_text(report)
         print(f"written to {args.markdown}")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "rows": rows}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"command": command.strip(), "runs": runs, "rows": rows}, indent=1) + "\n")
     errors = [r for r in runs if "error" in r]
     flaky = [r for r in rows if r["passed"] < r["runs"]] + [r for r in rows if r["runs"] < len(runs)]
     return 1 if errors or flaky or not rows else 0
