@@ -1,7 +1,7 @@
 """Problem 1 (cnn.py): the hidden graded tests, shown after the due date.
 
-Other shapes, edge cases and a second training run (another pooling, kernel size and seed) than
-the visible tests. Points: 4 (21 more in tests/test_cnn.py; 25 in all).
+Other shapes, edge cases and a second training run (another kernel size and seed) than the
+visible tests. Points: 4 (21 more in tests/test_cnn.py; 25 in all).
 """
 import pytest
 import torch
@@ -19,7 +19,7 @@ TOLERANCE = dict(rtol=1e-10, atol=1e-10)
 # covering the whole image (and, in the test, a non-contiguous input).
 SHAPES = [
     ((1, 1, 5, 5), (1, 1, 3, 3)),
-    ((5, 1, 10, 12), (6, 1, 4, 3)),
+    ((3, 1, 6, 9), (4, 1, 4, 3)),
     ((2, 6, 4, 11), (7, 6, 4, 1)),
     ((3, 2, 13, 3), (1, 2, 1, 3)),
     ((2, 3, 4, 4), (3, 3, 4, 4)),
@@ -53,7 +53,7 @@ def reference_global_pool(y, mode):
 def test_conv2d_values_and_gradients_edge_shapes(cnn):
     """conv2d and its gradients match F.conv2d on edge shapes, including a transposed (non-contiguous) input."""
     cases = [(torch.randn(x, dtype=torch.float64), torch.randn(w, dtype=torch.float64)) for x, w in SHAPES]
-    cases.append((torch.randn(2, 3, 9, 8, dtype=torch.float64).transpose(2, 3), torch.randn(4, 3, 2, 3,
+    cases.append((torch.randn(2, 3, 7, 6, dtype=torch.float64).transpose(2, 3), torch.randn(4, 3, 2, 3,
                                                                                            dtype=torch.float64)))
     for x, w in cases:
         x, w = x.requires_grad_(), w.requires_grad_()
@@ -115,21 +115,26 @@ def mnist():
 @number("1.23")
 @visibility("after_due_date")
 @pytest.mark.training
-@pytest.mark.timeout(300)
-def test_convnet_avg7_learns_mnist(cnn, mnist):
-    """ConvNet("avg", 7) trained on 4,000 MNIST images (Adam, lr 2e-3, batches of 32, seed 1) by the
-    provided loop reaches at least THRESHOLD_AVG7 % on 2,000 test images.
+@pytest.mark.timeout(450)
+def test_convnet_k7_learns_mnist(cnn, mnist):
+    """ConvNet("max", 7) trained on 4,000 MNIST images (Adam, lr 2e-3, batches of 32, seed 1) by the
+    provided loop reaches at least 85 % on the first 2,000 test images.
 
-    Calibration (benchmarks/calibrate_cnn.py --pooling avg --kernel-size 7, reference solution,
-    seeds 0-7): CALIBRATION_AVG7. Threshold: the minimum minus a margin of MARGIN_AVG7 points.
+    Calibration (benchmarks/calibrate_cnn.py --kernel-size 7, reference solution, seeds 0-7):
+    89.90, 91.60, 90.35, 89.55, 91.05, 93.35, 89.60, 90.55 % -- min 89.55, mean 90.74, std 1.19.
+    Threshold 85: the minimum minus a margin of 4.55 points (mean - 4.8 std). Untrained: about 10 %.
+    (Average pooling is noisier at this small budget -- ConvNet("avg", 7): 75.5-87.7 %, std 3.8 --
+    so the training tests use max pooling; tests 1.10-1.13 check the average-pooling path.)
+    Time: like test 1.14, about 15-20 s on 2 idle cores; timeout 450 s.
     """
-    threshold = 70.0
+    threshold = 85.0
     (train_images, train_labels), (test_images, test_labels) = mnist
-    model, history = train_convnet(cnn, "avg", 7, train_images, train_labels, train_samples=4000, batch_size=32,
+    model, history = train_convnet(cnn, "max", 7, train_images, train_labels, train_samples=4000, batch_size=32,
                                    lr=2e-3, seed=training_seed(1))
     accuracy = evaluate(model, test_images[:2000], test_labels[:2000])
     record_metric("test accuracy %", accuracy, threshold=threshold)
     assert accuracy >= threshold, (
-        f"ConvNet('avg', 7) trained on 4,000 images reached {accuracy:.2f} % test accuracy; expected at least "
-        f"{threshold} %. Training loss went from {history['loss'][0]:.3f} to "
-        f"{sum(history['loss'][-10:]) / 10:.3f} (mean of the last 10 batches).")
+        f"ConvNet('max', 7) trained on 4,000 images reached {accuracy:.2f} % test accuracy; expected at least "
+        f"{threshold} % (the reference solution: about 90 %). Training loss went from {history['loss'][0]:.3f} "
+        f"to {sum(history['loss'][-10:]) / 10:.3f} (mean of the last 10 batches). Check conv2d's gradients, "
+        f"ReLU, the max-pool and the initialisation of the weights.")
