@@ -8,7 +8,8 @@ Each (variant, seed) trains once with the provided loop (hw3.gan_experiment.trai
 the test calls it) up to the largest checkpoint; the snapshot taken after k iterations is exactly
 the final sample of a k-iteration run (same fixed noise, same eval-mode generation, and generating
 does not change any state), so one run gives every budget. For each checkpoint it appends one JSON
-line: variant, seed, batch size, iterations, seconds so far, judge mean confidence, coverage and
+line: variant, seed, batch size, iterations, wall and CPU seconds so far (including loading MNIST),
+judge mean confidence, coverage and
 class counts.
 
 Broken variants (the solution with one piece replaced; unit tests would catch each, this checks
@@ -31,6 +32,7 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hw3 import gan_experiment, impl  # noqa: E402
+from hw3.judge import classify  # noqa: E402
 
 
 class ZeroNoise(nn.Module):
@@ -65,8 +67,12 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", default=["solution"])
     parser.add_argument("--samples", type=int, default=500, help="digits the judge classifies (default 500)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); 1 runs far faster on an oversubscribed machine")
     parser.add_argument("--out", required=True, help="JSON-lines file to append to")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for name in args.variants:
         gan = variant(name)
         for seed in args.seeds:
@@ -74,23 +80,26 @@ def main():
             original = gan_experiment.generate
 
             def timed_generate(G, noise):  # note when each checkpoint is reached
-                times[len(times)] = time.perf_counter()
+                times[len(times)] = (time.perf_counter(), time.process_time())
                 return original(G, noise)
 
             gan_experiment.generate = timed_generate
-            start = time.perf_counter()
+            start = (time.perf_counter(), time.process_time())
             try:
                 result = gan_experiment.train_gan(gan, max(args.checkpoints), args.batch_size, seed=seed,
                                                   snapshot_at=set(args.checkpoints), grid_size=args.samples,
                                                   show_progress=False)
             finally:
                 gan_experiment.generate = original
-            elapsed = [times[i] - start for i in sorted(times)]
+            elapsed = [(times[i][0] - start[0], times[i][1] - start[1]) for i in sorted(times)]
             keys = sorted(k for k in result["snapshots"] if k != "final")
-            for k, seconds in zip(keys, elapsed):
+            for k, (seconds, cpu_seconds) in zip(keys, elapsed):
                 score = gan_experiment.judge_score(result["snapshots"][k])
+                _, confidences = classify(result["snapshots"][k])
+                score["confident_fraction"] = float((confidences >= 0.9).float().mean())
                 record = dict(variant=name, seed=seed, batch_size=args.batch_size, iterations=k,
-                              seconds=round(seconds, 1), samples=args.samples,
+                              threads=torch.get_num_threads(),
+                              seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1), samples=args.samples,
                               final_d_loss=result["d_loss"][k - 1], final_g_loss=result["g_loss"][k - 1], **score)
                 print(json.dumps(record), flush=True)
                 with open(args.out, "a") as f:

@@ -222,10 +222,13 @@ def test_identical_similar_embeddings(contrastive):
 # fresh balanced batches of MNIST_BUDGET["batch_size"] pairs of training digits (2-D MnistEmbeddingNet
 # of hw3/siamese.py, cosine-decayed learning rate), then 2,000 test digits are embedded and
 # classified by their 5 nearest neighbours among 2,000 embedded training digits.
-# Calibration (benchmarks/calibrate_contrastive_mnist.py, reference solution, CALIBRATION):
+# Calibration (benchmarks/calibrate_contrastive_mnist.py --iterations 400 --batch-size 64 --lr 3e-3
+# --seeds 0 1 2 3 4 5 6 7, reference solution, CPU, 1 thread): kNN accuracy 0.800 0.830 0.769 0.864
+# 0.890 0.843 0.834 0.853 (mean 0.835, min 0.769); similar/dissimilar distance ratio 0.24-0.30;
+# 56-73 s of training per seed on a 2-core machine shared with other jobs (load average 8-12).
 MNIST_BUDGET = dict(iterations=400, batch_size=64, lr=3e-3)
-MIN_KNN_ACCURACY = 0.50        # CALIBRATION_MARGIN
-MAX_DISTANCE_RATIO = 0.60      # mean similar / mean dissimilar test-pair distance
+MIN_KNN_ACCURACY = 0.60        # 0.17 below the lowest of 8 seeds (about 4.5 standard deviations)
+MAX_DISTANCE_RATIO = 0.50      # mean similar / mean dissimilar test-pair distance; at most 0.295 in 8 seeds
 
 
 def mnist_convergence_check(contrastive, seed):
@@ -242,10 +245,10 @@ def mnist_convergence_check(contrastive, seed):
         f"the right way round (0 = similar)?")
     assert ratio <= MAX_DISTANCE_RATIO, (
         f"similar test pairs should be much closer than dissimilar ones: mean distance ratio similar/dissimilar "
-        f"{ratio:.3f}, expected at most {MAX_DISTANCE_RATIO} (the reference solution: CALIB_RATIO)")
+        f"{ratio:.3f}, expected at most {MAX_DISTANCE_RATIO} (the reference solution: 0.24-0.30)")
     assert m["knn"] >= MIN_KNN_ACCURACY, (
         f"the 2-D test embeddings should separate the digits: 5-nearest-neighbour accuracy {m['knn']:.1%}, expected "
-        f"at least {MIN_KNN_ACCURACY:.0%} (the reference solution: CALIB_KNN; chance: 10%)")
+        f"at least {MIN_KNN_ACCURACY:.0%} (the reference solution: 77-89% over 8 seeds; chance: 10%)")
 
 
 @weight(4)
@@ -265,9 +268,13 @@ def test_mnist_convergence(contrastive):
 # Budget of test 2.11: LFW_BUDGET["iterations"] Adam steps on batches of LFW_BUDGET["batch_size"]
 # pairs of augmented peopleDevTrain faces (32x32 grayscale), then verification on the 1,000 official
 # pairsDevTest pairs at the distance threshold that is best on the official pairsDevTrain pairs.
-# Calibration (benchmarks/calibrate_contrastive_lfw.py, reference FaceEmbeddingNet, LFW_CALIBRATION):
+# Calibration (benchmarks/calibrate_contrastive_lfw.py --iterations 400 --batch-size 64 --lr 2e-3
+# --seeds 0 1 2 3 4, reference FaceEmbeddingNet, CPU, 1 thread): pairsDevTest accuracy 0.743 0.754
+# 0.750 0.736 0.739 (mean 0.744, standard deviation 0.007), ROC AUC 0.813-0.830; 153-192 s of
+# training per seed on a 2-core machine shared with other jobs (load average 11-13). Untrained
+# (10 iterations) the network scores about 0.62.
 LFW_BUDGET = dict(iterations=400, batch_size=64, lr=2e-3)
-MIN_LFW_ACCURACY = 0.70        # LFW_MARGIN
+MIN_LFW_ACCURACY = 0.70        # 0.036 below the lowest of 5 seeds (5 standard deviations)
 
 
 @weight(1)
@@ -313,4 +320,4 @@ def test_lfw_verification(contrastive):
         f"pairsDevTest verification accuracy {m['accuracy']:.1%} (ROC AUC {m['roc_auc']:.3f}, threshold "
         f"{m['threshold']:.3f} from pairsDevTrain), expected at least {MIN_LFW_ACCURACY:.0%} after "
         f"{LFW_BUDGET['iterations']} iterations of {LFW_BUDGET['batch_size']} pairs (the reference network: "
-        f"LFW_CALIB_SUMMARY; chance: 50%)")
+        f"73.6-75.4% over 5 seeds; chance: 50%)")
