@@ -22,12 +22,7 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            modules[name] = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # a command whose module is not written yet
+        modules[name] = importlib.import_module(module_name)
         modules[name].configure(commands.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
     return modules[args.command].run(args) or 0
