@@ -40,10 +40,11 @@ def check_tensor(name, got, expected, **tolerance):
 
 
 def reference_global_pool(y, mode):
+    # Through torch's adaptive pooling, so the shipped test does not spell out the solution.
     if mode == "avg":
-        return y.mean(dim=(2, 3))
+        return F.adaptive_avg_pool2d(y, 1).flatten(1)
     if mode == "max":
-        return y.amax(dim=(2, 3))
+        return F.adaptive_max_pool2d(y, 1).flatten(1)
     raise ValueError(f"ConvNet passed global_pool the mode {mode!r}; expected 'avg' or 'max'")
 
 
