@@ -323,11 +323,11 @@ def test_generator_loss_cs231n_check(gan):
 
 # Budget and thresholds, calibrated on the solution (benchmarks/gan_calibrate.py; the numbers are
 # in benchmarks/RESULTS-gan.md):
-TRAIN_ITERATIONS = None
-TRAIN_BATCH_SIZE = None
+TRAIN_ITERATIONS = 250
+TRAIN_BATCH_SIZE = 32
 JUDGE_SAMPLES = 500
-MIN_CONFIDENCE = None
-MIN_COVERAGE = None
+MIN_CONFIDENCE = 0.65
+MIN_COVERAGE = 7
 
 
 @pytest.mark.training
@@ -336,12 +336,18 @@ MIN_COVERAGE = None
 @number("4.16")
 @visibility("visible")
 def test_training_generates_digits(gan):
-    """CALIBRATION_DOC"""
+    """250 iterations at batch 32 (about 70 CPU-seconds on one thread), 500 samples read by the judge.
+
+    Calibration (benchmarks/gan_calibrate.py, summarized by benchmarks/gan_summarize.py), solution,
+    seeds 0-2: mean confidence 0.777-0.799, coverage 10/10 on every seed. Collapsed generator,
+    swapped discriminator labels and wrong-sign generator loss: coverage 1 (confidence 1.0).
+    Thresholds: coverage >= 7 (3 classes below the solution's minimum, 6 above every broken variant),
+    mean confidence >= 0.65 (0.13 below the solution's minimum; catches a generator of noise).
+    Only 3 seeds so far: the 10-seed flakiness run (python -m autograder flakiness) is still owed.
+    """
     from hw3.gan_experiment import COVERAGE_MIN_FRACTION, judge_score, train_gan
     from hw3.testing import record_metric, training_seed
 
-    if TRAIN_ITERATIONS is None:
-        pytest.skip("budget not calibrated yet")
     result = train_gan(gan, TRAIN_ITERATIONS, TRAIN_BATCH_SIZE, seed=training_seed(0), snapshot_at=(),
                        grid_size=JUDGE_SAMPLES, show_progress=False)
     d_loss, g_loss = result["d_loss"][-1], result["g_loss"][-1]
