@@ -1,7 +1,7 @@
 """pytest plugin for the instructor's measurement runs (flakiness, suite benchmark) on trusted code.
 
 ``-p autograder.validate.outcomes --hw3-outcomes FILE`` appends one JSON line per finished test to
-FILE: {"test": nodeid, "outcome": passed|failed|skipped, "seconds": call duration, "message": the
+FILE: {"test": nodeid, "outcome": passed|failed|skipped, "seconds": setup + call + teardown, "message": the
 failure's first line}. Not used by the grader.
 """
 import json
@@ -22,8 +22,7 @@ class Outcomes:
     def pytest_runtest_logreport(self, report):
         state = self.current.setdefault(report.nodeid, {"test": report.nodeid, "outcome": "passed",
                                                         "seconds": 0.0, "message": ""})
-        if report.when == "call":
-            state["seconds"] = round(report.duration, 3)
+        state["seconds"] = round(state["seconds"] + report.duration, 3)  # setup (fixtures) + call + teardown
         if report.failed and state["outcome"] != "failed":
             crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
             state["outcome"] = "failed"
