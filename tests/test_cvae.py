@@ -9,7 +9,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 from hw3.cvae_experiment import train_and_evaluate

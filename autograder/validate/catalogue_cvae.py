@@ -21,6 +21,8 @@ FORWARD = "        return self.decode(z, y), mu, logvar\n"
 
 VARIANTS = [
     # --- wrong: each must lose points ----------------------------------------------------------
+    # A consistent relabelling: encoder and decoder both see the shifted vector, so the model still
+    # draws digit y for label y and the training tests pass; only the one_hot tests catch it.
     Variant("cvae", "one-hot-off-by-one", "one_hot puts the one in column label + 1 (mod C)",
             replace=((ONE_HOT, "    return out.scatter_(1, ((labels + 1) % num_classes).view(-1, 1), 1.0)\n"),)),
     Variant("cvae", "one-hot-long", "one_hot returns an int64 tensor (F.one_hot without .float())",
