@@ -162,15 +162,13 @@ VARIANTS = [
         y = y + bias
     return y.reshape(N, Hp, Wp, F_).permute(0, 3, 1, 2)
 """)),
-    Variant("cnn", "kernel-offset-loop", "a loop over the HH x WW kernel offsets, each a sum over channels of a "
-                                         "shifted slice", correct=True,
+    Variant("cnn", "stacked-shifted-slices", "the HH*WW shifted slices x[:, :, p:p+H', q:q+W'] stacked by a loop "
+                                             "over kernel offsets, then one einsum", correct=True,
             replace=conv_body("""    N, C, H, W = x.shape
     F_, _, HH, WW = weight.shape
     Hp, Wp = H - HH + 1, W - WW + 1
-    y = 0
-    for p in range(HH):
-        for q in range(WW):
-            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
+    slices = torch.stack([x[:, :, p:p + Hp, q:q + Wp] for p in range(HH) for q in range(WW)], dim=2)
+    y = torch.einsum("nckhw,fck->nfhw", slices, weight.reshape(F_, C, HH * WW))
     if bias is not None:
         y = y + bias[None, :, None, None]
     return y
