@@ -244,12 +244,13 @@ def test_conv2d_without_bias(cnn):
 @visibility("visible")
 def test_conv2d_does_not_call_torch_convolutions(cnn, monkeypatch):
     """conv2d is written from the formula: PyTorch's convolutions raise while it runs (forward and backward).
-    (Its values are checked by the other tests; here only that it runs and has the right shape.)"""
+    (Its values and exact shape are checked by the other tests; here only that it runs.)"""
     x, w, b = random_case((2, 3, 7, 6), (4, 3, 3, 2), requires_grad=True)
     with torch_convolutions_disabled(monkeypatch):
         y = cnn.conv2d(x, w, b)
         assert isinstance(y, torch.Tensor), f"conv2d should return a torch.Tensor, got {type(y).__name__}"
-        assert tuple(y.shape) == (2, 4, 5, 5), f"conv2d's output should have shape (2, 4, 5, 5), got {shape_str(y.shape)}"
+        assert y.dim() == 4 and tuple(y.shape[:2]) == (2, 4), (
+            f"conv2d's output should have shape (N, F, H', W') = (2, 4, 5, 5), got {shape_str(y.shape)}")
         if y.requires_grad:
             y.sum().backward()
 
