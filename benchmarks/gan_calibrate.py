@@ -19,10 +19,15 @@ that the training test also separates them):
     d-loss-swapped      discriminator_loss labels real 0 and fake 1
     g-loss-minimax      generator_loss = -bce(fake, 0), the saturating minimax loss (may still learn)
     collapsed           the generator ignores its noise (input multiplied by 0): one image for all z
+
+Any other name is a variant of autograder/validate/catalogue_gan.py (e.g. discriminator-sigmoid,
+generator-no-tanh, g-loss-fake-label, adam-default-betas): the solution patched exactly as
+``python -m autograder validate`` patches it, loaded from a temporary folder.
 """
 import argparse
 import json
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -56,7 +61,13 @@ def variant(name):
         module.build_generator = lambda noise_dim=solution.NOISE_DIM: nn.Sequential(
             ZeroNoise(), *solution.build_generator(noise_dim))
     else:
-        raise SystemExit(f"unknown variant {name}")
+        from autograder.validate import catalogue, materialize
+        matches = [v for v in catalogue("gan") if v.name == name]
+        if not matches:
+            raise SystemExit(f"unknown variant {name}; known: solution g-loss-wrong-sign d-loss-swapped "
+                             f"g-loss-minimax collapsed {' '.join(v.name for v in catalogue('gan'))}")
+        folder = materialize(matches[0], Path(tempfile.mkdtemp(prefix="gan-variant-")) / "impl")
+        return impl.load("gan", folder)
     return module
 
 
