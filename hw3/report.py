@@ -377,6 +377,24 @@ def missing_deliverables(outcome: Outcome, extra_credit: bool = True) -> list:
             if not outcome.found.get(d.label) and (extra_credit or not d.extra_credit)]
 
 
+def absent_deliverables(outcome: Outcome, extra_credit: bool = True) -> list:
+    """The deliverables the report lacks: all of them when the experiment did not run to the end."""
+    if outcome.ok:
+        return missing_deliverables(outcome, extra_credit)
+    return [d.label for d in DELIVERABLES[outcome.problem] if extra_credit or not d.extra_credit]
+
+
+def writable(folder: Path) -> str:
+    """"" when files can be written into ``folder`` (created if need be), else the reason."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return ""
+
+
 # --- writing the report -----------------------------------------------------------------------
 
 CSS = """
@@ -628,6 +646,15 @@ def render(outcomes: list, folder: Path, out: Path, args, fmt: str, files_dir: P
     if not_done:
         w.paragraph("Not implemented: " + ", ".join(f"Problem {PROBLEMS[p][0]} ({p})" for p in not_done) + ".",
                     css="missing")
+    lacking = [(o, absent_deliverables(o)) for o in outcomes if absent_deliverables(o)]
+    if lacking:
+        lines = [f"Problem {PROBLEMS[o.problem][0]} ({o.problem}, {o.status}): {'; '.join(labels)}"
+                 for o, labels in lacking]
+        w.paragraph("Missing deliverables: " + " | ".join(lines),
+                    raw_html='<span class="missing">Missing deliverables:</span><br>'
+                             + "<br>".join(html.escape(line) for line in lines))
+    else:
+        w.paragraph("Every deliverable is present.")
     for outcome in outcomes:
         render_problem(w, outcome, out)
     body = w.text()
@@ -716,6 +743,12 @@ def run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out).expanduser().resolve()
+    target = Path(args.report).expanduser().resolve() if args.report else out / f"report.{args.format}"
+    for folder_needed in dict.fromkeys([out, target.parent]):  # before any experiment spends minutes
+        problem = writable(folder_needed)
+        if problem:
+            print(f"error: cannot write the report's outputs to {show(folder_needed)}: {problem}", file=sys.stderr)
+            return 2
     problems = [p for p in PROBLEMS if not args.only or p in args.only]
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
 
@@ -748,22 +781,23 @@ def run(args) -> int:
         finished = dict(zip([p for _, p in order], pool.map(one, order)))
     outcomes = [finished[p] for p in problems]
 
-    target = Path(args.report).expanduser().resolve() if args.report else out / f"report.{args.format}"
     files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
     if files_dir is not None and files_dir.is_dir():
         for old in files_dir.iterdir():  # only the figures an earlier report copied there
             if old.is_file() and old.name.split("-")[0] in PROBLEMS and old.suffix.lower() in IMAGE_TYPES:
                 old.unlink()
     write_atomically(target, render(outcomes, folder, out, args, args.format, files_dir))
-    for o in outcomes:
-        if o.ok and missing_deliverables(o):
-            print(f"warning: {o.problem}: missing deliverables: {'; '.join(missing_deliverables(o))}",
-                  file=sys.stderr)
-    incomplete = [o.problem for o in outcomes if not o.ok or missing_deliverables(o)]
+    for o in outcomes:  # name every deliverable the report lacks, and why
+        missing = absent_deliverables(o)
+        if missing:
+            why = f"{o.status}: {o.message}" if not o.ok else "not among its outputs"
+            print(f"warning: Problem {PROBLEMS[o.problem][0]} ({o.problem}) {why}; missing deliverables: "
+                  f"{'; '.join(missing)}", file=sys.stderr)
+    incomplete = [o.problem for o in outcomes if absent_deliverables(o)]
     print(f"report written to {show(target)}"
           + (f" (incomplete: {', '.join(incomplete)})" if incomplete else " (every deliverable present)"))
     # --strict: every selected problem ran and has every required deliverable (extra credit is optional).
-    failed = [o.problem for o in outcomes if not o.ok or missing_deliverables(o, extra_credit=False)]
+    failed = [o.problem for o in outcomes if absent_deliverables(o, extra_credit=False)]
     return 1 if args.strict and failed else 0
 
 

@@ -278,6 +278,29 @@ def test_readme_experiment_budgets_match_the_experiments():
                                  f"{missing} (the experiment's budget)")
 
 
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: "2.3 Written questions (in your writeup)" ->
+    "23-written-questions-in-your-writeup"."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", ["handout/README.md", "handout/problem3.md", "solution/writeup/README.md",
+                                  "solution/writeup/problem3.md"])
+def test_relative_links_resolve(page):
+    """Every relative link of the front pages (and Problem 3's) names a file that exists, and a heading of it."""
+    source = REPO_ROOT / page
+    for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
+        if re.match(r"^[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, fragment = target.partition("#")
+        file = (source.parent / path).resolve() if path else source
+        assert file.exists(), f"{page} links to {target}: {file} does not exist"
+        if fragment and file.suffix == ".md":
+            headings = [slug(h) for h in re.findall(r"^#+\s+(.*)$", file.read_text(), re.M)]
+            assert fragment in headings, f"{page} links to {target}: {file.name} has no heading with that anchor"
+
+
 if __name__ == "__main__":  # print the points columns the front page should have
     sys.path.insert(0, str(REPO_ROOT))
     graded = graded_tests()

@@ -223,6 +223,34 @@ def test_usage_errors_exit_2(fake, capsys):
     assert not (fake / "out" / "report.html").exists()
 
 
+def test_unwritable_output_folder_is_a_usage_error_before_anything_runs(fake, capsys):
+    blocker = fake / "a-file"
+    blocker.write_text("not a folder\n")
+    assert run_report("--impl", fake / "done", "--out", blocker / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write the report's outputs to") and "a-file" in err, err
+    assert calls(fake) == [] and calls(blocker) == [], "no experiment started"
+    assert run_report("--impl", fake / "done", "--out", fake / "out", "--report", blocker / "r.html") == 2
+    assert calls(fake / "out") == []
+
+
+def test_every_absent_deliverable_is_named(fake, capsys):
+    """A half-failed run names, on the console and at the top of the report, each deliverable it lacks."""
+    out = fake / "out"
+    assert run_report("--impl", fake / "mixed", "--out", out, "--experiment-args", "contrastive=--skip lfw_pairs_test") == 0
+    err = capsys.readouterr().err
+    for problem, why in (("cvae", "not implemented"), ("gan", "failed")):
+        line = next(line for line in err.splitlines() if f"({problem})" in line)
+        assert why in line and all(d.label in line for d in report.DELIVERABLES[problem]), line
+    line = next(line for line in err.splitlines() if "(contrastive)" in line)
+    assert "LFW (extra credit): distances of 20 pairs from the test people" in line and "MNIST" not in line
+    assert not any("(cnn)" in line for line in err.splitlines())
+    top = (out / "report.html").read_text().split('<h2 id="cnn">')[0]
+    assert "Missing deliverables:" in top
+    for label in ["Generated digits after 250 iterations", "Generated digits conditioned on each label (one row per label)"]:
+        assert html_escape(label) in top
+
+
 def test_summary_json_is_read_generously(tmp_path):
     """Strings naming files, {"path", "caption"} dicts, lists of either, and metrics of any depth."""
     (tmp_path / "a.png").write_bytes(b"x")
