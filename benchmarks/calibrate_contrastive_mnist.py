@@ -1,4 +1,5 @@
-"""Calibrate the MNIST convergence test of Problem 2 (tests/test_contrastive.py, 2.9 and 2.21).
+"""Calibrate the MNIST convergence test of Problem 2 (tests 2.9 and 2.22: tests/test_contrastive.py and
+tests/hidden/test_contrastive_hidden.py).
 
 Trains MnistEmbeddingNet with an implementation's ContrastiveLoss under the test's fixed budget for
 several seeds and prints, per seed, the training time and the metrics the test checks (kNN accuracy

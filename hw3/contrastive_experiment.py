@@ -371,13 +371,20 @@ def run(args):
         print("error: --margin must be positive and embedding dimensions at least 1", file=sys.stderr)
         return 2
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: cannot create the output folder {out}: {error.strerror or error}", file=sys.stderr)
+        return 1
     figures, tables, metrics, notes = {}, {}, {}, []
     try:
         contrastive = impl.load("contrastive", args.impl)
-        if not hasattr(contrastive, "ContrastiveLoss"):
-            print(f"error: {impl.impl_dir(args.impl) / 'contrastive.py'} defines no ContrastiveLoss "
-                  f"(handout section 2.1)", file=sys.stderr)
-            return 1
+        for name, section, needed in (("ContrastiveLoss", "2.1", True),
+                                      ("FaceEmbeddingNet", "2.4, extra credit", args.lfw == "yes")):
+            if needed and not hasattr(contrastive, name):
+                print(f"error: {impl.impl_dir(args.impl) / 'contrastive.py'} defines no {name} "
+                      f"(handout section {section})", file=sys.stderr)
+                return 1
         f, t, metrics["mnist"] = run_mnist(contrastive, args, mnist_budget, out)
         figures.update(f)
         tables.update(t)
@@ -390,11 +397,8 @@ def run(args):
             notes.append("LFW extra credit skipped" + (" (--lfw no)" if args.lfw == "no" else
                                                        ": FaceEmbeddingNet is not implemented in contrastive.py"))
             print(f"note: {notes[-1]}", file=sys.stderr)
-    except NotImplementedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (impl.ImplementationError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (NotImplementedError, impl.ImplementationError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)  # which function to implement / what is missing
         return 1
 
     summary = dict(problem=2, command="contrastive", impl=str(impl.impl_dir(args.impl)),

@@ -5,7 +5,7 @@ contrastive loss (yours, contrastive.py) compares the two embeddings by their Eu
 
     embedding = MnistEmbeddingNet()                     # (N,1,28,28) -> (N,2)
     model = SiameseNetwork(embedding)                   # (x1, x2) -> (e1, e2)
-    losses = train_siamese(model, images, labels, ContrastiveLoss(), iterations=1000, ...)
+    losses = train_siamese(model, images, labels, ContrastiveLoss(), iterations=1000, batch_size=128)
     z = embed(embedding, test_images)                   # (N,2) -> plot it, kNN-classify it
 
 Pairs are drawn fresh for every batch by ``PairSampler``: exactly half similar (label 0, two

@@ -1,4 +1,5 @@
-"""Realistic wrong (and correct alternative) implementations of contrastive.py's ContrastiveLoss.
+"""Realistic wrong (and correct alternative) implementations of contrastive.py (ContrastiveLoss, and
+FaceEmbeddingNet for the extra credit).
 
 Each wrong variant must lose points in tests/test_contrastive.py + tests/hidden/test_contrastive_hidden.py;
 each correct one must keep full marks. Check one with
@@ -65,6 +66,9 @@ VARIANTS = [
     Variant("contrastive", "mean-over-features",
             "squared differences averaged over the embedding dimension instead of summed",
             replace=((SIMILAR, "similar = (1 - label) * 0.5 * (output1 - output2).pow(2).mean(dim=1)"),)),
+    Variant("contrastive", "face-net-fixed-dim",
+            "FaceEmbeddingNet's last layer hard-coded to 64 outputs, ignoring embedding_dim (extra credit)",
+            replace=(("self.head = nn.Linear(512, embedding_dim)", "self.head = nn.Linear(512, 64)"),)),
     # --- correct alternatives ---------------------------------------------------------------
     Variant("contrastive", "pairwise-distance",
             "D from torch.nn.functional.pairwise_distance (which adds eps = 1e-6 to the difference)",
