@@ -5,11 +5,11 @@ solution/gan.py) against a plain PyTorch loop of the same models, same batch siz
 
 The plain loop is what one would write without the course's scaffolding: nn.Sequential models
 written inline, F.binary_cross_entropy_with_logits, random real batches, no progress bar, no loss
-history, no snapshots. Runs alternate (provided, plain, provided, plain, ...) so that a change in
-the machine's load hits both; the table reports each run and the medians. Only the training loop
-is timed (not loading MNIST or building the models), both in wall-clock seconds and in the
-process's CPU seconds (which depend far less on the machine's load); each run line also shows the
-1-minute load average when it ended.
+history, no snapshots. Runs alternate (provided, plain, plain, provided, provided, plain, ...) so
+that a change in the machine's load hits both; the table reports each run and the medians. Only
+the training loop is timed (not loading MNIST or building the models), both in wall-clock
+seconds and in the process's CPU seconds (which depend far less on the machine's load); each run
+line also shows the 1-minute load average when it ended.
 """
 import argparse
 import os
@@ -108,10 +108,13 @@ def main():
     print(f"batch {args.batch_size}, {args.iterations} iterations per run, threads {torch.get_num_threads()}, "
           f"load average at start {os.getloadavg()[0]:.2f}")
     for r in range(args.repeats):
-        wall, cpu = provided_loop(gan, args.iterations, args.batch_size, r)
-        provided.append((args.iterations / wall, args.iterations / cpu))
-        wall, cpu = plain_loop(real, args.iterations, args.batch_size, r)
-        plain.append((args.iterations / wall, args.iterations / cpu))
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):  # swap the order every other run
+            if which == 0:
+                wall, cpu = provided_loop(gan, args.iterations, args.batch_size, r)
+                provided.append((args.iterations / wall, args.iterations / cpu))
+            else:
+                wall, cpu = plain_loop(real, args.iterations, args.batch_size, r)
+                plain.append((args.iterations / wall, args.iterations / cpu))
         print(f"run {r}: provided {provided[-1][0]:.3f} it/s wall ({provided[-1][1]:.3f} per CPU-second), "
               f"plain {plain[-1][0]:.3f} it/s wall ({plain[-1][1]:.3f} per CPU-second), "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
