@@ -27,7 +27,7 @@ from hw3.plots import save_curves, save_image_grid
 from hw3.training import batches, progress, seed_everything
 
 FULL = dict(iterations=2340, batch_size=128)   # CS231n: 5 epochs of 468 full batches of 128
-QUICK = dict(iterations=1000, batch_size=16)   # every grid (250, 500, 1000), ~2 minutes
+QUICK = dict(iterations=1000, batch_size=16)   # every grid (250, 500, 1000), ~3 CPU-minutes
 SNAPSHOTS = (250, 500, 1000)                   # the writeup's grids, plus one at the end
 GRID_SIZE = 100                                # digits per grid (10 x 10)
 JUDGE_SAMPLES = 1000                           # generated digits the judge scores at the end
