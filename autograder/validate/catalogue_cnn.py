@@ -173,6 +173,19 @@ VARIANTS = [
         y = y + bias[None, :, None, None]
     return y
 """)),
+    Variant("cnn", "kernel-offset-loop", "a Python loop over the HH x WW kernel offsets, each adding a sum over "
+                                         "channels of a shifted slice (the handout allows it)", correct=True,
+            replace=conv_body("""    N, C, H, W = x.shape
+    F_, _, HH, WW = weight.shape
+    Hp, Wp = H - HH + 1, W - WW + 1
+    y = 0
+    for p in range(HH):
+        for q in range(WW):
+            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
+    if bias is not None:
+        y = y + bias[None, :, None, None]
+    return y
+""")),
     Variant("cnn", "as-strided-tensordot", "windows through torch.as_strided, summed with tensordot", correct=True,
             replace=conv_body("""    N, C, H, W = x.shape
     F_, _, HH, WW = weight.shape
