@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from hw3.cnn_experiment import evaluate, train_convnet
+from hw3.cnn_experiment import FULL, evaluate, train_convnet
 from hw3.data import load_mnist
 from hw3.testing import record_metric, training_seed
 
@@ -529,7 +529,7 @@ def test_convnet_learns_mnist(cnn, mnist):
         f"Check conv2d's gradients, ReLU, the max-pool and the initialisation of the weights.")
 
 
-# The writeup's table (one epoch on MNIST, batches of 64, Adam 1e-3); every cell must be reached.
+# The original writeup's table; the full mode of `python -m hw3 cnn` (FULL) must reach every cell.
 WRITEUP_TABLE = {("avg", 5): 93.5, ("max", 5): 94.15, ("avg", 7): 93.09, ("max", 7): 94.08}
 
 
@@ -539,11 +539,12 @@ WRITEUP_TABLE = {("avg", 5): 93.5, ("max", 5): 94.15, ("avg", 7): 93.09, ("max",
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("pooling, kernel_size", list(WRITEUP_TABLE))
 def test_full_budget_table_on_gpu(cnn, mnist, pooling, kernel_size):
-    """Not graded (GPU only). One epoch of the 60,000 training images, batches of 64, Adam 1e-3
-    (``python -m hw3 cnn``'s full mode): each cell at least matches the writeup's table."""
+    """Not graded (GPU only). ``python -m hw3 cnn``'s full mode (one epoch of the 60,000 training
+    images, batches of 64, Adam 3e-3): each cell at least matches the writeup's table. On the CPU the
+    reference reaches 95.66 / 97.86 / 97.80 / 98.40 % (avg5, max5, avg7, max7; seed 0)."""
     (train_images, train_labels), (test_images, test_labels) = mnist
-    model, _ = train_convnet(cnn, pooling, kernel_size, train_images, train_labels, train_samples=60_000,
-                             batch_size=64, lr=1e-3, seed=training_seed(0), device=torch.device("cuda"))
+    model, _ = train_convnet(cnn, pooling, kernel_size, train_images, train_labels, train_samples=FULL["train_samples"],
+                             batch_size=FULL["batch_size"], lr=FULL["lr"], seed=training_seed(0), device=torch.device("cuda"))
     accuracy = evaluate(model, test_images, test_labels, device=torch.device("cuda"))
     threshold = WRITEUP_TABLE[pooling, kernel_size]
     record_metric("test accuracy %", accuracy, threshold=threshold)
