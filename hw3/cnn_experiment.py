@@ -41,8 +41,8 @@ QUICK = {"train_samples": 6_000, "test_samples": 2_000, "batch_size": 32, "lr": 
 SMOOTHING = 50  # batches in the running mean of the learning curves
 
 
-def train_convnet(cnn, pooling, kernel_size, images, labels, train_samples, batch_size=64, lr=1e-3, seed=0,
-                  device=None, desc=None):
+def train_convnet(cnn, pooling, kernel_size, images, labels, train_samples, batch_size=FULL["batch_size"],
+                  lr=FULL["lr"], seed=0, device=None, desc=None):
     """Train a fresh ``cnn.ConvNet(pooling, kernel_size)`` with Adam on the first ``train_samples``
     images of a shuffled pass through (images, labels) (further passes if it exceeds the data).
 
@@ -89,8 +89,8 @@ def evaluate(model, images, labels, batch_size=1000, device=None) -> float:
     return 100.0 * correct / len(labels)
 
 
-def run_cell(cnn, pooling, kernel_size, train_set, test_set, train_samples, batch_size=64, lr=1e-3, seed=0,
-             device=None, desc=None) -> dict:
+def run_cell(cnn, pooling, kernel_size, train_set, test_set, train_samples, batch_size=FULL["batch_size"],
+             lr=FULL["lr"], seed=0, device=None, desc=None) -> dict:
     """Train and test one cell of the table; returns its accuracy, history, parameters and seconds."""
     start = time.perf_counter()
     model, history = train_convnet(cnn, pooling, kernel_size, *train_set, train_samples=train_samples,
