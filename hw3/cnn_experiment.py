@@ -177,10 +177,10 @@ def error(message: str) -> int:
 
 def run(args) -> int:
     budget = QUICK if args.quick else FULL
-    train_samples = args.train_samples or budget["train_samples"]
-    test_samples = args.test_samples or budget["test_samples"]
-    batch_size = args.batch_size or budget["batch_size"]
-    lr = args.lr if args.lr is not None else budget["lr"]
+    # A flag left out takes the mode's budget; one given (even 0) is kept, so the checks below see it.
+    train_samples, test_samples, batch_size, lr = (
+        budget[key] if getattr(args, key) is None else getattr(args, key)
+        for key in ("train_samples", "test_samples", "batch_size", "lr"))
     bad = [k for k in args.kernel_size if not 1 <= k <= 9]
     if bad:
         return error(f"--kernel-size {bad[0]}: must be between 1 and 9 (two k x k convolutions and a 2x2 "
