@@ -5,7 +5,7 @@
     python -m hw3 cnn --impl solution --quick                          # a few minutes on a laptop CPU
 
 Each cell trains a fresh ``ConvNet(pooling, kernel_size)`` from the student's cnn.py with Adam
-(learning rate 3e-3, batches of 64) for one epoch of the 60,000 MNIST training images (full mode)
+(learning rate 5e-3, batches of 64) for one epoch of the 60,000 MNIST training images (full mode)
 and reports its accuracy on the 10,000 test images. ``--quick`` trains on 6,000 images (batches of
 32, learning rate 2e-3, as the training tests do) and tests on 2,000 instead.
 
@@ -34,9 +34,10 @@ POOLINGS = ("avg", "max")
 KERNEL_SIZES = (5, 7)
 # Full mode reproduces the writeup's table (one epoch per cell); quick mode is the few-minute CPU
 # budget, with the training tests' faster settings (smaller batches, larger learning rate).
-# lr 3e-3, not 1e-3: with 1e-3, average pooling with 5x5 kernels ends one epoch at 93.21 %, below the
-# original writeup's 93.5 % (benchmarks/RESULTS-cnn.md); with 3e-3 every cell reaches 95.7-98.4 %.
-FULL = {"train_samples": 60_000, "test_samples": 10_000, "batch_size": 64, "lr": 3e-3}
+# lr 5e-3, not Adam's usual 1e-3: average pooling learns slowly (its pooled features are small), and
+# one epoch at 1e-3 leaves avg 5x5 at 93.21 %, below the original writeup's 93.5 %; at 3e-3 95.66 %.
+# At 5e-3 every cell reaches 96.4-98.8 % over seeds 0-2 (benchmarks/RESULTS-cnn.md).
+FULL = {"train_samples": 60_000, "test_samples": 10_000, "batch_size": 64, "lr": 5e-3}
 QUICK = {"train_samples": 6_000, "test_samples": 2_000, "batch_size": 32, "lr": 2e-3}
 SMOOTHING = 50  # batches in the running mean of the learning curves
 

@@ -17,6 +17,11 @@ def pytest_addoption(parser):
     parser.addoption("--impl", metavar="FOLDER", default=None,
                      help=f"implementation under test: starter (default), solution or a folder path "
                           f"(default: ${impl.ENV_VAR}, else starter)")
+    parser.addoption("--gpu-tests-on-cpu", action="store_true",
+                     help="run the full-budget tests marked gpu on the CPU when there is no CUDA GPU "
+                          "(hours, not minutes: for checking those tests without a GPU)")
+
+
 
 
 def resolve_impl_option(value: str) -> Path:
@@ -70,3 +75,13 @@ cnn = student_module("cnn")
 contrastive = student_module("contrastive")
 cvae = student_module("cvae")
 gan = student_module("gan")
+
+
+@pytest.fixture
+def full_budget_device(request) -> torch.device:
+    """Where the tests marked gpu train: the GPU, else the CPU with --gpu-tests-on-cpu, else skip."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if request.config.getoption("--gpu-tests-on-cpu", default=False):
+        return torch.device("cpu")
+    pytest.skip("full-budget test: needs a CUDA GPU (or --gpu-tests-on-cpu)")

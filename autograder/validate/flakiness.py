@@ -2,7 +2,8 @@
 
 For each seed, one pytest process runs the training (``-m training``) tests of the selected
 problems -- visible and hidden -- on the solution with ``$HW3_TEST_SEED`` set to that seed (read by
-:func:`hw3.testing.training_seed`, so each test trains from that seed instead of its fixed one) and
+:func:`hw3.testing.training_seed`, so each test trains from that seed plus 1000 x its fixed one
+instead of its fixed one: the visible and hidden tests that train alike stay on different seeds) and
 ``$HW3_TEST_METRICS`` naming a file into which :func:`hw3.testing.record_metric` writes the measured
 metric and its threshold. The report gives, per test, the pass rate over the seeds, and per recorded
 metric its worst and mean value and the worst margin (value minus threshold, in the direction the
@@ -16,7 +17,7 @@ depends on the seed; on a shared machine a timeout would only say how busy it wa
 mean time is reported (benchmarks/bench_suite.py measures the suite's speed properly).
 
 Seeds default to 100.. so that they differ from the seeds the thresholds were calibrated on
-(by convention below 100). Graded runs are unaffected: the grader never passes these variables on.
+(by convention below 100; a test whose fixed seed is 1 runs on 1100.. and so on). Graded runs are unaffected: the grader never passes these variables on.
 """
 import json
 import os

@@ -298,10 +298,14 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
-@pytest.mark.parametrize("page", ["handout/README.md", "handout/problem3.md", "solution/writeup/README.md",
-                                  "solution/writeup/problem3.md"])
+DOCUMENT_PAGES = sorted(str(p.relative_to(REPO_ROOT)) for folder in ("handout", "solution/writeup")
+                        for p in (REPO_ROOT / folder).rglob("*.md"))
+
+
+@pytest.mark.parametrize("page", DOCUMENT_PAGES)
 def test_relative_links_resolve(page):
-    """Every relative link of the front pages (and Problem 3's) names a file that exists, and a heading of it."""
+    """Every relative link (and embedded figure) of the handout and the writeup names a file that
+    exists, and a heading of it."""
     source = REPO_ROOT / page
     for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
         if re.match(r"^[a-z]+:", target):
