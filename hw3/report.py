@@ -327,10 +327,11 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extr
     if source != "summary.json" and list(meta.get("extra_args") or []) != list(extra_args):
         return False, "earlier outputs came from other --experiment-args", None
     when = f" of {meta['finished']}" if meta.get("finished") else ""
+    took = f", which took {meta['seconds']:.0f} s" if isinstance(meta.get("seconds"), (int, float)) else ""
     if meta.get("impl") is None:
-        return True, f"reused earlier outputs{when} (implementation not recorded)", meta.get("quick")
-    return (True, f"reused earlier outputs{when} ({'quick' if meta.get('quick') else 'full'} mode, from {source})",
-            meta.get("quick"))
+        return True, f"reused earlier outputs{when}{took} (implementation not recorded)", meta.get("quick")
+    return (True, f"reused earlier outputs{when}{took} ({'quick' if meta.get('quick') else 'full'} mode, "
+                  f"from {source})", meta.get("quick"))
 
 
 def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args,

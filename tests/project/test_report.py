@@ -200,6 +200,7 @@ def test_reuse_runs_only_what_is_missing_or_stale(fake):
     assert run_report("--impl", fake / "done", "--out", out, "--reuse") == 0
     assert sorted(calls(out)) == ["cnn", "contrastive", "cvae", "gan"], "only the two missing ones ran"
     assert "ok (reused)" in section((out / "report.html").read_text(), "gan")
+    assert re.search(r"which took \d+ s", section((out / "report.html").read_text(), "gan")), "the earlier run's time"
     # Another implementation is not reused; nor are quick outputs for a full report (full ones serve a quick one).
     assert run_report("--impl", fake / "mixed", "--out", out, "--reuse", "--only", "gan") == 0
     assert "failed" in section((out / "report.html").read_text(), "gan")
