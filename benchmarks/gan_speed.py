@@ -108,13 +108,11 @@ def main():
     print(f"batch {args.batch_size}, {args.iterations} iterations per run, threads {torch.get_num_threads()}, "
           f"load average at start {os.getloadavg()[0]:.2f}")
     for r in range(args.repeats):
-        for which in ((0, 1) if r % 2 == 0 else (1, 0)):  # swap the order every other run
-            if which == 0:
-                wall, cpu = provided_loop(gan, args.iterations, args.batch_size, r)
-                provided.append((args.iterations / wall, args.iterations / cpu))
-            else:
-                wall, cpu = plain_loop(real, args.iterations, args.batch_size, r)
-                plain.append((args.iterations / wall, args.iterations / cpu))
+        loops = [(provided, lambda: provided_loop(gan, args.iterations, args.batch_size, r)),
+                 (plain, lambda: plain_loop(real, args.iterations, args.batch_size, r))]
+        for results, loop in loops if r % 2 == 0 else loops[::-1]:  # swap the order every other run
+            wall, cpu = loop()
+            results.append((args.iterations / wall, args.iterations / cpu))
         print(f"run {r}: provided {provided[-1][0]:.3f} it/s wall ({provided[-1][1]:.3f} per CPU-second), "
               f"plain {plain[-1][0]:.3f} it/s wall ({plain[-1][1]:.3f} per CPU-second), "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)

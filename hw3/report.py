@@ -75,6 +75,7 @@ QUICK_ARGS = {
 # spin on a busy machine.
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 
+
 LONGEST_FIRST = ("gan", "contrastive", "cnn", "cvae")  # typical running times, longest first (for --jobs)
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -334,6 +335,11 @@ def reusable(out: Path, problem: str, folder: Path, quick: bool, seed=None, extr
                   f"from {source})", meta.get("quick"))
 
 
+def quick_flags(problem: str) -> list:
+    """What the report's --quick adds to an experiment's command line."""
+    return ["--quick"] + QUICK_ARGS.get(problem, [])
+
+
 def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, timeout, extra_args,
                    threads: int = None) -> Outcome:
     """Run ``python -m hw3 <problem>`` as a subprocess, its output to OUT/logs/<problem>.log."""
@@ -341,7 +347,7 @@ def run_experiment(problem: str, folder: Path, out: Path, quick: bool, seed, tim
     log = out / "logs" / f"{problem}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = experiment_command(problem) + ["--impl", str(folder), "--out", str(run_dir)]
-    command += ["--quick"] + QUICK_ARGS.get(problem, []) if quick else []
+    command += quick_flags(problem) if quick else []
     command += ["--seed", str(seed)] if seed is not None else []
     command += extra_args
     stale = run_dir / "summary.json"
@@ -793,9 +799,8 @@ def run(args) -> int:
             outcome = Outcome(problem, "unavailable", f"no experiment module hw3/{problem}_experiment.py")
             print(f"{prefix} {outcome.message}", flush=True)
         else:
-            quick_args = " ".join(["--quick"] + QUICK_ARGS.get(problem, [])) if args.quick else ""
-            print(f"{prefix} running python -m hw3 {problem} {quick_args} ".replace("  ", " ") +
-                  f"(log: {show(out / 'logs' / (problem + '.log'))})", flush=True)
+            shown = " ".join(["python -m hw3", problem] + (quick_flags(problem) if args.quick else []))
+            print(f"{prefix} running {shown} (log: {show(out / 'logs' / (problem + '.log'))})", flush=True)
             outcome = run_experiment(problem, folder, out, args.quick, args.seed, args.timeout, extra[problem],
                                      threads)
             record(out, outcome, folder, args.quick, args.seed, extra[problem])

@@ -21,9 +21,7 @@ import os
 
 SEED_VAR = "HW3_TEST_SEED"        # an integer: the base of the seed every training test uses instead of its own
 METRICS_VAR = "HW3_TEST_METRICS"  # a file: record_metric appends one JSON line per call
-
-
-SEED_STRIDE = 1000  # under $HW3_TEST_SEED, tests with different fixed seeds stay apart by this much
+SEED_STRIDE = 1000                # under $HW3_TEST_SEED, tests with different fixed seeds stay this far apart
 
 
 def training_seed(default: int) -> int:

@@ -19,9 +19,7 @@ def pytest_addoption(parser):
                           f"(default: ${impl.ENV_VAR}, else starter)")
     parser.addoption("--gpu-tests-on-cpu", action="store_true",
                      help="run the full-budget tests marked gpu on the CPU when there is no CUDA GPU "
-                          "(hours, not minutes: for checking those tests without a GPU)")
-
-
+                          "(minutes, not seconds: the CNN table took 340 s on 2 cores)")
 
 
 def resolve_impl_option(value: str) -> Path:

@@ -540,11 +540,11 @@ WRITEUP_TABLE = {("avg", 5): 93.5, ("max", 5): 94.15, ("avg", 7): 93.09, ("max",
 def test_full_budget_table_on_gpu(cnn, mnist, pooling, kernel_size, full_budget_device):
     """Not graded (GPU only; on the CPU with --gpu-tests-on-cpu). ``python -m hw3 cnn``'s full mode
     (FULL in hw3/cnn_experiment.py): each cell at least matches the original writeup's table."""
-    device = full_budget_device
     (train_images, train_labels), (test_images, test_labels) = mnist
     model, _ = train_convnet(cnn, pooling, kernel_size, train_images, train_labels, train_samples=FULL["train_samples"],
-                             batch_size=FULL["batch_size"], lr=FULL["lr"], seed=training_seed(0), device=device)
-    accuracy = evaluate(model, test_images, test_labels, device=device)
+                             batch_size=FULL["batch_size"], lr=FULL["lr"], seed=training_seed(0),
+                             device=full_budget_device)
+    accuracy = evaluate(model, test_images, test_labels, device=full_budget_device)
     threshold = WRITEUP_TABLE[pooling, kernel_size]
     record_metric("test accuracy %", accuracy, threshold=threshold)
     assert accuracy >= threshold, (f"ConvNet({pooling!r}, {kernel_size}) after one epoch: {accuracy:.2f} % test "

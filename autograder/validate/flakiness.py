@@ -30,6 +30,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.validate import MODULES
+from hw3.testing import SEED_STRIDE
 
 FIRST_SEED = 100
 
@@ -123,7 +124,7 @@ def markdown(rows: list, runs: list, command: str) -> str:
         "",
         f"Command: `{command}`  ",
         f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} seeds; `$HW3_TEST_SEED`, read by `hw3.testing.training_seed`: "
-        f"a test whose fixed seed is s trains on that seed + 1000 s)  ",
+        f"a test whose fixed seed is s trains on that seed + {SEED_STRIDE} s)  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}; wall time per seed run {min(r['seconds'] for r in runs):.0f}-"
         f"{max(r['seconds'] for r in runs):.0f} s; 1-minute load average at each run's start "
         f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
