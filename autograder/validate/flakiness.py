@@ -30,7 +30,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.validate import MODULES
-from hw3.testing import SEED_STRIDE
+from hw3.testing import METRICS_VAR, SEED_STRIDE, SEED_VAR
 
 FIRST_SEED = 100
 
@@ -49,8 +49,7 @@ def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None,
              threads: int = None, timeouts: bool = False, log=print) -> dict:
     """One pytest process over ``files`` with the seed set; -> {"seed", "outcomes", "metrics", "seconds", ...}."""
     outcomes, metrics = work / f"outcomes-{seed}.jsonl", work / f"metrics-{seed}.jsonl"
-    env = dict(os.environ, HW3_TEST_SEED=str(seed), HW3_TEST_METRICS=str(metrics), TQDM_DISABLE="1",
-               MPLBACKEND="Agg")
+    env = dict(os.environ, **{SEED_VAR: str(seed), METRICS_VAR: str(metrics)}, TQDM_DISABLE="1", MPLBACKEND="Agg")
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, "-m", f"({markexpr}) and not gpu",
