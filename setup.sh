@@ -13,9 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 PYTHON=${PYTHON:-python3}
 fail() { echo "setup.sh: error: $*" >&2; exit 1; }
 
-command -v "$PYTHON" >/dev/null || fail "$PYTHON not found; install Python 3.10 or newer, or set PYTHON=/path/to/python3"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-  || fail "$("$PYTHON" --version 2>&1) is too old; Python 3.10 or newer is needed (set PYTHON=/path/to/python3)"
+command -v "$PYTHON" >/dev/null || fail "$PYTHON not found; install Python 3.11 or newer, or set PYTHON=/path/to/python3"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || fail "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is needed (numpy 2.4 needs it) (set PYTHON=/path/to/python3)"
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup.sh: creating .venv"
