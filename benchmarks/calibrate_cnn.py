@@ -1,7 +1,7 @@
 """Calibrate the CNN convergence tests: accuracy of the reference ConvNet after a fixed training budget.
 
-    .venv/bin/python benchmarks/calibrate_cnn.py                       # test 1.14's budget, seeds 0-4
-    .venv/bin/python benchmarks/calibrate_cnn.py --seeds 0 1 2 3 4 5 6 7 --kernel-size 7   # hidden test 1.23
+    .venv/bin/python benchmarks/calibrate_cnn.py                       # test 1.4.1's budget, seeds 0-4
+    .venv/bin/python benchmarks/calibrate_cnn.py --seeds 0 1 2 3 4 5 6 7 --kernel-size 7   # hidden test 1.4.2
 
 The defaults are the training tests' budget: 4,000 training images, batches of 32, Adam 2e-3,
 tested on the first 2,000 test images.

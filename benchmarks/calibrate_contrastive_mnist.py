@@ -1,4 +1,4 @@
-"""Calibrate the MNIST convergence test of Problem 2 (tests 2.9 and 2.22: tests/test_contrastive.py and
+"""Calibrate the MNIST convergence test of Problem 2 (tests 2.2.1 and 2.2.2: tests/test_contrastive.py and
 tests/hidden/test_contrastive_hidden.py).
 
 Trains MnistEmbeddingNet with an implementation's ContrastiveLoss under the test's fixed budget for

@@ -1,11 +1,11 @@
-"""Calibrate the DCGAN training test (tests/test_gan.py, test 4.16): judge scores of the solution
+"""Calibrate the DCGAN training test (tests/test_gan.py, test 4.8.1): judge scores of the solution
 and of broken generators over seeds, at several training budgets in one run.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gan_calibrate.py --batch-size 32 --threads 1 \\
         --checkpoints 100 150 200 250 --seeds 0 1 2 3 4 5 6 7 --variants solution \\
         --out benchmarks/gan-calibration/solution-seeds0-7.jsonl
 
-(the run behind test 4.16's thresholds; the others are listed in benchmarks/RESULTS-gan.md).
+(the run behind test 4.8.1's thresholds; the others are listed in benchmarks/RESULTS-gan.md).
 
 Each (variant, seed) trains once with the provided loop (hw3.gan_experiment.train_gan, exactly as
 the test calls it) up to the largest checkpoint; the snapshot taken after k iterations is exactly

@@ -173,7 +173,7 @@ def time_limit(seconds, message):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("1.1")
+@number("1.1.1")
 @visibility("visible")
 def test_conv2d_output_shape(cnn):
     """conv2d(x (N,C,H,W), weight (F,C,HH,WW), bias (F,)) has shape (N, F, H-HH+1, W-WW+1) and x's dtype."""
@@ -192,7 +192,7 @@ def test_conv2d_output_shape(cnn):
 
 
 @weight(2.5)
-@number("1.2")
+@number("1.1.2")
 @visibility("visible")
 def test_conv2d_values_match_torch(cnn):
     """conv2d computes Y[n,f] = b[f] + sum_c X[n,c] * W[f,c] (cross-correlation), as F.conv2d does."""
@@ -204,7 +204,7 @@ def test_conv2d_values_match_torch(cnn):
 
 
 @weight(2.5)
-@number("1.3")
+@number("1.1.3")
 @visibility("visible")
 def test_conv2d_gradients_match_torch(cnn):
     """The gradients of conv2d with respect to x, weight and bias equal F.conv2d's (autograd, float64)."""
@@ -226,7 +226,7 @@ def test_conv2d_gradients_match_torch(cnn):
 
 
 @weight(1)
-@number("1.4")
+@number("1.1.4")
 @visibility("visible")
 def test_conv2d_without_bias(cnn):
     """bias=None (the default) means no bias: conv2d(x, w) == conv2d(x, w, None) == conv2d(x, w, zeros(F))."""
@@ -240,7 +240,7 @@ def test_conv2d_without_bias(cnn):
 
 
 @weight(1.5)
-@number("1.5")
+@number("1.1.5")
 @visibility("visible")
 def test_conv2d_does_not_call_torch_convolutions(cnn, monkeypatch):
     """conv2d is written from the formula: PyTorch's convolutions raise while it runs (forward and backward).
@@ -256,7 +256,7 @@ def test_conv2d_does_not_call_torch_convolutions(cnn, monkeypatch):
 
 
 @weight(1.5)
-@number("1.6")
+@number("1.1.6")
 @visibility("visible")
 def test_conv2d_is_vectorised(cnn):
     """conv2d is vectorised: on a batch the size of training's, it performs at most OPERATION_BUDGET
@@ -289,7 +289,7 @@ def test_conv2d_is_vectorised(cnn):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1)
-@number("1.7")
+@number("1.2.1")
 @visibility("visible")
 def test_global_pool_avg(cnn):
     """global_pool(y, "avg") is the mean of each (n, f) feature map over all H' x W' positions: (N, F)."""
@@ -298,7 +298,7 @@ def test_global_pool_avg(cnn):
 
 
 @weight(1)
-@number("1.8")
+@number("1.2.2")
 @visibility("visible")
 def test_global_pool_max(cnn):
     """global_pool(y, "max") is the largest value of each (n, f) feature map: (N, F), negatives included."""
@@ -308,7 +308,7 @@ def test_global_pool_max(cnn):
 
 
 @weight(0.5)
-@number("1.9")
+@number("1.2.3")
 @visibility("visible")
 def test_global_pool_rejects_unknown_modes(cnn):
     """Any mode other than "avg" and "max" raises ValueError (not silently one of them)."""
@@ -383,7 +383,7 @@ def spying(cnn, monkeypatch):
 
 
 @weight(1)
-@number("1.10")
+@number("1.3.1")
 @visibility("visible")
 def test_convnet_logits_shape(cnn, monkeypatch):
     """ConvNet(pooling, k)(x (N,1,28,28)) returns float logits (N, 10) for both poolings and k = 5, 7."""
@@ -401,7 +401,7 @@ def test_convnet_logits_shape(cnn, monkeypatch):
 
 
 @weight(1)
-@number("1.11")
+@number("1.3.2")
 @visibility("visible")
 def test_convnet_parameter_count(cnn):
     """The handout's architecture has 52,746 parameters with 5x5 kernels and 102,666 with 7x7 ones."""
@@ -414,7 +414,7 @@ def test_convnet_parameter_count(cnn):
 
 
 @weight(1.5)
-@number("1.12")
+@number("1.3.3")
 @visibility("visible")
 def test_convnet_uses_conv2d_and_global_pool(cnn, monkeypatch):
     """ConvNet's forward calls this file's conv2d twice (32 then 64 k x k filters, with biases) and
@@ -452,7 +452,7 @@ def find_classifier(model, in_features=64, out_features=10):
 
 
 @weight(1.5)
-@number("1.13")
+@number("1.3.4")
 @visibility("visible")
 def test_convnet_architecture(cnn, monkeypatch):
     """ConvNet.forward is conv2d - ReLU - 2x2 max-pool (stride 2) - conv2d - ReLU - global_pool - Linear,
@@ -503,7 +503,7 @@ TEST_SAMPLES = 2000
 
 
 @weight(3)
-@number("1.14")
+@number("1.4.1")
 @visibility("visible")
 @pytest.mark.training
 @pytest.mark.timeout(450)

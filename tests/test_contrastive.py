@@ -62,7 +62,7 @@ MIXED_LOSS = (0.18 + 1.125 + 0 + 2) / 4     # 0.82625
 # ---------------------------------------------------------------------------------------------
 
 @weight(2)
-@number("2.1")
+@number("2.1.1")
 @visibility("visible")
 def test_similar_pairs(contrastive):
     """Similar pairs (label 0) cost 1/2 D^2, whatever the margin."""
@@ -77,7 +77,7 @@ def test_similar_pairs(contrastive):
 
 
 @weight(2)
-@number("2.2")
+@number("2.1.2")
 @visibility("visible")
 def test_dissimilar_pairs_inside_margin(contrastive):
     """Dissimilar pairs (label 1) closer than the margin cost 1/2 (margin - D)^2."""
@@ -93,7 +93,7 @@ def test_dissimilar_pairs_inside_margin(contrastive):
 
 
 @weight(2)
-@number("2.3")
+@number("2.1.3")
 @visibility("visible")
 def test_dissimilar_pairs_beyond_margin(contrastive):
     """Dissimilar pairs at least the margin apart cost nothing: max(0, margin - D) clamps at 0."""
@@ -109,7 +109,7 @@ def test_dissimilar_pairs_beyond_margin(contrastive):
 
 
 @weight(2)
-@number("2.4")
+@number("2.1.4")
 @visibility("visible")
 def test_custom_margin(contrastive):
     """ContrastiveLoss(margin=m) uses m, for dissimilar pairs only."""
@@ -127,7 +127,7 @@ def test_custom_margin(contrastive):
 
 
 @weight(2)
-@number("2.5")
+@number("2.1.5")
 @visibility("visible")
 def test_mixed_batch_mean(contrastive):
     """A batch mixing both kinds of pairs: the per-pair losses are averaged (not summed)."""
@@ -141,7 +141,7 @@ def test_mixed_batch_mean(contrastive):
 
 
 @weight(0.5)
-@number("2.6")
+@number("2.1.6")
 @visibility("visible")
 @pytest.mark.parametrize("shape", ["(N,)", "(N,1)"])
 @pytest.mark.parametrize("dtype", [torch.int64, torch.float32], ids=["int64", "float32"])
@@ -153,7 +153,7 @@ def test_label_shapes_and_types(contrastive, shape, dtype):
         label = label.view(-1, 1)
     x1, x2 = MIXED
     check(loss_value(contrastive, x1.float(), x2.float(), label), MIXED_LOSS,
-          f"the mixed batch of test 2.5 with float32 embeddings and a {dtype} label of shape {tuple(label.shape)}")
+          f"the mixed batch of test 2.1.5 with float32 embeddings and a {dtype} label of shape {tuple(label.shape)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_label_shapes_and_types(contrastive, shape, dtype):
 # ---------------------------------------------------------------------------------------------
 
 @weight(2)
-@number("2.7")
+@number("2.1.7")
 @visibility("visible")
 def test_gradients(contrastive):
     """Gradients with respect to both embeddings match the formula's:
@@ -187,7 +187,7 @@ def test_gradients(contrastive):
 
 
 @weight(2)
-@number("2.8")
+@number("2.1.8")
 @visibility("visible")
 def test_identical_similar_embeddings(contrastive):
     """A similar pair of identical embeddings (D = 0: pair datasets contain the very same picture
@@ -218,7 +218,7 @@ def test_identical_similar_embeddings(contrastive):
 # 2.2 Training the Siamese network on MNIST
 # ---------------------------------------------------------------------------------------------
 
-# Budget of the MNIST convergence tests 2.9 and 2.22: MNIST_BUDGET["iterations"] Adam steps on
+# Budget of the MNIST convergence tests 2.2.1 and 2.2.2: MNIST_BUDGET["iterations"] Adam steps on
 # fresh balanced batches of MNIST_BUDGET["batch_size"] pairs of training digits (2-D MnistEmbeddingNet
 # of hw3/siamese.py, cosine-decayed learning rate), then 2,000 test digits are embedded and
 # classified by their 5 nearest neighbours among 2,000 embedded training digits.
@@ -235,7 +235,7 @@ def mnist_convergence_check(contrastive, seed):
     """Train under MNIST_BUDGET with the student's loss and check the test embeddings."""
     m = mnist_convergence(contrastive, training_seed(seed), **MNIST_BUDGET)
     assert m["finite"], ("training produced non-finite losses or embeddings (NaN/inf): check the loss, and its "
-                         "gradient when two embeddings are equal (test 2.8)")
+                         "gradient when two embeddings are equal (test 2.1.8)")
     ratio = m["similar"] / m["dissimilar"] if m["dissimilar"] > 0 else float("inf")
     record_metric("kNN accuracy", m["knn"], MIN_KNN_ACCURACY)
     record_metric("similar/dissimilar distance ratio", ratio, MAX_DISTANCE_RATIO, higher_is_better=False)
@@ -252,7 +252,7 @@ def mnist_convergence_check(contrastive, seed):
 
 
 @weight(4)
-@number("2.9")
+@number("2.2.1")
 @visibility("visible")
 @pytest.mark.training
 @pytest.mark.timeout(300)
@@ -265,7 +265,7 @@ def test_mnist_convergence(contrastive):
 # 2.4 Extra credit: FaceEmbeddingNet on LFW
 # ---------------------------------------------------------------------------------------------
 
-# Budget of test 2.11: LFW_BUDGET["iterations"] Adam steps on batches of LFW_BUDGET["batch_size"]
+# Budget of test 2.4.2: LFW_BUDGET["iterations"] Adam steps on batches of LFW_BUDGET["batch_size"]
 # pairs of augmented peopleDevTrain faces (32x32 grayscale), then verification on the 1,000 official
 # pairsDevTest pairs at the distance threshold that is best on the official pairsDevTrain pairs.
 # Calibration (benchmarks/calibrate_contrastive_lfw.py --iterations 400 --batch-size 64 --lr 2e-3
@@ -278,7 +278,7 @@ MIN_LFW_ACCURACY = 0.70        # 0.036 below the lowest of 5 seeds (5 standard d
 
 
 @weight(1)
-@number("2.10")
+@number("2.4.1")
 @visibility("visible")
 @pytest.mark.extra_credit
 def test_face_embedding_net_interface(contrastive):
@@ -306,7 +306,7 @@ def test_face_embedding_net_interface(contrastive):
 
 
 @weight(4)
-@number("2.11")
+@number("2.4.2")
 @visibility("visible")
 @pytest.mark.extra_credit
 @pytest.mark.training

@@ -14,7 +14,7 @@ from gradescope_utils.autograder_utils.decorators import number, visibility, wei
 from hw3.cvae_experiment import train_and_evaluate
 from hw3.testing import record_metric, training_seed
 
-# The training tests' budget (iterations, not wall time) and thresholds (tests 3.12 and 3.13).
+# The training tests' budget (iterations, not wall time) and thresholds (tests 3.9.1 and 3.9.2).
 #
 # Budget: CVAE(latent_dim=2) trained by hw3.cvae_experiment.train_cvae for 1,500 Adam steps
 # (lr 5e-3) on batches of 128 MNIST training digits (3.2 epochs), then evaluated on the 10,000
@@ -66,7 +66,7 @@ def reference_bce(recon, x):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1)
-@number("3.1")
+@number("3.3.1")
 @visibility("visible")
 def test_one_hot(cvae):
     """one_hot(labels) puts a single 1 in column labels[i] of row i, as floats."""
@@ -89,7 +89,7 @@ def test_one_hot(cvae):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("3.2")
+@number("3.4.1")
 @visibility("visible")
 def test_encode_shapes_flattened_or_not(cvae):
     """encode(x, y) gives mu and logvar of shape (N, 20), whether x is (N, 784), (N, 28, 28) or (N, 1, 28, 28)."""
@@ -110,7 +110,7 @@ def test_encode_shapes_flattened_or_not(cvae):
 
 
 @weight(1.5)
-@number("3.3")
+@number("3.6.1")
 @visibility("visible")
 def test_decode_and_forward_shapes_and_range(cvae):
     """decode(z, y) is (N, 784) in [0, 1]; forward(x, y) returns (recon, mu, logvar) of shapes (N, 784),
@@ -145,7 +145,7 @@ def test_decode_and_forward_shapes_and_range(cvae):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("3.4")
+@number("3.6.2")
 @visibility("visible")
 def test_decode_depends_on_the_label(cvae):
     """The same latent code decoded with each of the 10 labels gives 10 different images."""
@@ -162,7 +162,7 @@ def test_decode_depends_on_the_label(cvae):
 
 
 @weight(0.5)
-@number("3.5")
+@number("3.4.2")
 @visibility("visible")
 def test_encode_depends_on_the_label(cvae):
     """The same image encoded with each of the 10 labels gives 10 different means."""
@@ -197,7 +197,7 @@ def normal_ks_distance(samples):
 
 
 @weight(2)
-@number("3.6")
+@number("3.5.1")
 @visibility("visible")
 def test_reparameterize_spread(cvae):
     """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): the empirical mean and standard deviation of
@@ -228,7 +228,7 @@ def test_reparameterize_spread(cvae):
 
 
 @weight(1)
-@number("3.7")
+@number("3.5.2")
 @visibility("visible")
 def test_reparameterize_gradients(cvae):
     """Gradients of z flow back to mu (dz/dmu = 1) and to logvar (dz/dlogvar = (z - mu) / 2)."""
@@ -251,7 +251,7 @@ def test_reparameterize_gradients(cvae):
 # ---------------------------------------------------------------------------------------------
 
 @weight(2)
-@number("3.8")
+@number("3.7.1")
 @visibility("visible")
 def test_kl_divergence_hand_cases(cvae):
     """Cases worked by hand from 1/2 sum_j (sigma_j^2 + mu_j^2 - 1 - log sigma_j^2)."""
@@ -273,7 +273,7 @@ def test_kl_divergence_hand_cases(cvae):
 
 
 @weight(1)
-@number("3.9")
+@number("3.7.2")
 @visibility("visible")
 def test_kl_divergence_matches_monte_carlo(cvae):
     """For random mu and logvar, the closed form agrees with a Monte Carlo estimate of
@@ -318,7 +318,7 @@ def scalar(loss):
 
 
 @weight(1.5)
-@number("3.10")
+@number("3.8.1")
 @visibility("visible")
 def test_loss_function_reconstruction_term(cvae):
     """With q(z|x,y) = N(0, I) (KL = 0) the loss is the binary cross-entropy summed over the pixels
@@ -338,7 +338,7 @@ def test_loss_function_reconstruction_term(cvae):
 
 
 @weight(1)
-@number("3.11")
+@number("3.8.2")
 @visibility("visible")
 def test_loss_function_is_the_negative_elbo(cvae):
     """loss = mean_i [ sum_pixels BCE(recon_i, x_i) + KL_i ], and it is differentiable."""
@@ -376,7 +376,7 @@ def trained(cvae):
 @pytest.mark.training
 @pytest.mark.timeout(TIMEOUT)
 @weight(3)
-@number("3.12")
+@number("3.9.1")
 @visibility("visible")
 def test_training_lowers_the_negative_elbo(trained):
     """After 1,500 Adam steps on MNIST (CVAE(latent_dim=2)), the test-set negative ELBO is at most
@@ -394,7 +394,7 @@ def test_training_lowers_the_negative_elbo(trained):
 @pytest.mark.training
 @pytest.mark.timeout(TIMEOUT)
 @weight(3)
-@number("3.13")
+@number("3.9.2")
 @visibility("visible")
 def test_samples_show_the_requested_digit(trained):
     """Digits decoded from z ~ N(0, I) with label y are read as y by the judge classifier: at least

@@ -63,7 +63,7 @@ def gan_checks():
 # ---------------------------------------------------------------------------------------------
 
 @weight(1)
-@number("4.1")
+@number("4.1.1")
 @visibility("visible")
 def test_sample_noise_shape_and_range(gan):
     """sample_noise(batch_size, dim) is a float tensor (batch_size, dim) with values in [-1, 1)."""
@@ -79,7 +79,7 @@ def test_sample_noise_shape_and_range(gan):
 
 
 @weight(1)
-@number("4.2")
+@number("4.1.2")
 @visibility("visible")
 def test_sample_noise_is_uniform(gan):
     """The noise is uniform on [-1, 1), not Gaussian: Kolmogorov-Smirnov distance to U(-1, 1).
@@ -100,7 +100,7 @@ def test_sample_noise_is_uniform(gan):
 
 
 @weight(1)
-@number("4.3")
+@number("4.1.3")
 @visibility("visible")
 def test_sample_noise_seed(gan):
     """Equal seeds give equal noise, different seeds different noise; without a seed, calls differ."""
@@ -118,7 +118,7 @@ def test_sample_noise_seed(gan):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("4.4")
+@number("4.2.1")
 @visibility("visible")
 def test_discriminator_shape_and_parameters(gan):
     """The discriminator maps (N, 784) to (N, 1) and has 1,102,721 parameters."""
@@ -132,7 +132,7 @@ def test_discriminator_shape_and_parameters(gan):
 
 
 @weight(1)
-@number("4.5")
+@number("4.2.2")
 @visibility("visible")
 def test_discriminator_returns_logits(gan):
     """The discriminator's output is a logit: no sigmoid at the end, so it can leave [0, 1]."""
@@ -155,7 +155,7 @@ def test_discriminator_returns_logits(gan):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("4.6")
+@number("4.3.1")
 @visibility("visible")
 def test_generator_shape_and_parameters(gan):
     """The generator maps (N, noise_dim) to (N, 784) and has 6,675,009 parameters for noise_dim 96."""
@@ -171,7 +171,7 @@ def test_generator_shape_and_parameters(gan):
 
 
 @weight(1)
-@number("4.7")
+@number("4.3.2")
 @visibility("visible")
 def test_generator_output_range(gan):
     """The generator ends in tanh: outputs in [-1, 1], reaching both ends when its last layer is scaled up."""
@@ -192,7 +192,7 @@ def test_generator_output_range(gan):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1)
-@number("4.8")
+@number("4.4.1")
 @visibility("visible")
 def test_get_optimizer(gan):
     """Adam over all the model's parameters, lr 1e-3, betas (0.5, 0.999)."""
@@ -211,7 +211,7 @@ def test_get_optimizer(gan):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1.5)
-@number("4.9")
+@number("4.5.1")
 @visibility("visible")
 def test_bce_loss_matches_formula(gan):
     """bce_loss equals -[z log sigma(s) + (1 - z) log(1 - sigma(s))], averaged, for moderate logits."""
@@ -229,7 +229,7 @@ def test_bce_loss_matches_formula(gan):
 
 
 @weight(1)
-@number("4.10")
+@number("4.5.2")
 @visibility("visible")
 def test_bce_loss_mean_reduction(gan):
     """bce_loss averages over all elements (mean), it does not sum."""
@@ -245,7 +245,7 @@ def test_bce_loss_mean_reduction(gan):
 
 
 @weight(1)
-@number("4.11")
+@number("4.5.3")
 @visibility("visible")
 def test_bce_loss_stable_for_large_logits(gan):
     """bce_loss stays finite and exact for logits of +-1e4 (no log(0)), and so do its gradients."""
@@ -264,7 +264,7 @@ def test_bce_loss_stable_for_large_logits(gan):
 # ---------------------------------------------------------------------------------------------
 
 @weight(1)
-@number("4.12")
+@number("4.6.1")
 @visibility("visible")
 def test_discriminator_loss_hand_cases(gan):
     """discriminator_loss = bce(real, 1) + bce(fake, 0) on hand-computed cases."""
@@ -282,7 +282,7 @@ def test_discriminator_loss_hand_cases(gan):
 
 
 @weight(1)
-@number("4.13")
+@number("4.7.1")
 @visibility("visible")
 def test_generator_loss_hand_cases(gan):
     """generator_loss = bce(fake, 1), the non-saturating loss, on hand-computed cases."""
@@ -296,7 +296,7 @@ def test_generator_loss_hand_cases(gan):
 
 
 @weight(1)
-@number("4.14")
+@number("4.6.2")
 @visibility("visible")
 def test_discriminator_loss_cs231n_check(gan):
     """discriminator_loss reproduces CS231n's check value (relative error < 1e-7)."""
@@ -307,7 +307,7 @@ def test_discriminator_loss_cs231n_check(gan):
 
 
 @weight(1)
-@number("4.15")
+@number("4.7.2")
 @visibility("visible")
 def test_generator_loss_cs231n_check(gan):
     """generator_loss reproduces CS231n's check value (relative error < 1e-7)."""
@@ -322,7 +322,7 @@ def test_generator_loss_cs231n_check(gan):
 # ---------------------------------------------------------------------------------------------
 
 # Budget and thresholds, calibrated on the solution over seeds 0-8 (benchmarks/gan_calibrate.py; the
-# numbers and margins are in test 4.16's docstring and benchmarks/RESULTS-gan.md):
+# numbers and margins are in test 4.8.1's docstring and benchmarks/RESULTS-gan.md):
 TRAIN_ITERATIONS = 250
 TRAIN_BATCH_SIZE = 32
 JUDGE_SAMPLES = 500
@@ -333,7 +333,7 @@ MIN_COVERAGE = 7
 @pytest.mark.training
 @pytest.mark.timeout(600)  # ~40 s on 2 idle cores; timed out at 300 s under load average 12
 @weight(5)
-@number("4.16")
+@number("4.8.1")
 @visibility("visible")
 def test_training_generates_digits(gan):
     """250 iterations at batch 32 (about 62 CPU-seconds on one thread), 500 samples read by the judge.
@@ -345,7 +345,7 @@ def test_training_generates_digits(gan):
     generator loss (seeds 0-1), swapped discriminator labels (seeds 0-1), generator loss with the
     fake label, sigmoid generator, SGD: coverage 1 (one digit, confidence 1.0); generator without
     tanh: coverage 3; Adam's default betas: coverage 6 (seed 0). A discriminator ending in a sigmoid
-    still learns a little (coverage 7, confidence 0.87): tests 4.5 and 4.21 catch it, not this one.
+    still learns a little (coverage 7, confidence 0.87): tests 4.2.2 and 4.2.3 catch it, not this one.
     Thresholds: coverage >= 7 (margin 2 classes below the solution's minimum, 6 above the collapsed
     and wrong-loss generators), mean confidence >= 0.65 (margin 0.11 below the solution's minimum;
     it is there for a generator of noise: the broken variants above collapse with confidence 1.0).

@@ -49,7 +49,7 @@ def reference_global_pool(y, mode):
 
 
 @weight(1.5)
-@number("1.20")
+@number("1.1.7")
 @visibility("after_due_date")
 def test_conv2d_values_and_gradients_edge_shapes(cnn):
     """conv2d and its gradients match F.conv2d on edge shapes, including a transposed (non-contiguous) input."""
@@ -73,7 +73,7 @@ def test_conv2d_values_and_gradients_edge_shapes(cnn):
 
 
 @weight(0.5)
-@number("1.21")
+@number("1.2.4")
 @visibility("after_due_date")
 def test_global_pool_edge_shapes(cnn):
     """global_pool keeps (N, F) for a batch of one, a single channel and 1x1 maps; max of all-negative maps."""
@@ -85,7 +85,7 @@ def test_global_pool_edge_shapes(cnn):
 
 
 @weight(0.5)
-@number("1.22")
+@number("1.3.5")
 @visibility("after_due_date")
 def test_convnet_options_and_defaults(cnn, monkeypatch):
     """ConvNet() is ConvNet("max", 5); in_channels and num_classes change the first and last layers.
@@ -113,7 +113,7 @@ def mnist():
 
 
 @weight(1.5)
-@number("1.23")
+@number("1.4.2")
 @visibility("after_due_date")
 @pytest.mark.training
 @pytest.mark.timeout(450)
@@ -125,8 +125,8 @@ def test_convnet_k7_learns_mnist(cnn, mnist):
     89.90, 91.60, 90.35, 89.55, 91.05, 93.35, 89.60, 90.55 % -- min 89.55, mean 90.74, std 1.19.
     Threshold 85: the minimum minus a margin of 4.55 points (mean - 4.8 std). Untrained: about 10 %.
     (Average pooling is noisier at this small budget -- ConvNet("avg", 7): 75.5-87.7 %, std 3.8 --
-    so the training tests use max pooling; tests 1.10-1.13 check the average-pooling path.)
-    Time: like test 1.14, about 15-20 s on 2 idle cores; timeout 450 s.
+    so the training tests use max pooling; tests 1.3.1-1.3.4 check the average-pooling path.)
+    Time: like test 1.4.1, about 15-20 s on 2 idle cores; timeout 450 s.
     """
     threshold = 85.0
     (train_images, train_labels), (test_images, test_labels) = mnist

@@ -14,7 +14,7 @@ def check_shape(tensor, shape, what):
 
 
 @weight(0.5)
-@number("3.20")
+@number("3.3.2")
 @visibility("after_due_date")
 def test_one_hot_other_sizes(cvae):
     """one_hot on a longer batch, with 3 and 12 classes; every class appears; one label alone."""
@@ -30,7 +30,7 @@ def test_one_hot_other_sizes(cvae):
 
 
 @weight(1)
-@number("3.21")
+@number("3.6.3")
 @visibility("after_due_date")
 def test_cvae_other_dimensions(cvae):
     """CVAE(input_dim=36, num_classes=4, hidden_dim=16, latent_dim=3): encode, decode, forward and
@@ -65,7 +65,7 @@ def test_cvae_other_dimensions(cvae):
 
 
 @weight(1)
-@number("3.22")
+@number("3.7.3")
 @visibility("after_due_date")
 def test_kl_divergence_random_cases(cvae):
     """Random mu, logvar of shape (64, 9), float64: the closed form; zero exactly at the prior; non-negative;
@@ -87,7 +87,7 @@ def test_kl_divergence_random_cases(cvae):
 
 
 @weight(1)
-@number("3.23")
+@number("3.8.3")
 @visibility("after_due_date")
 def test_loss_function_unflattened_images_and_batches(cvae):
     """x of shape (N, 1, 28, 28) against recon (N, 784); a batch and the same batch twice have the
@@ -110,7 +110,7 @@ def test_loss_function_unflattened_images_and_batches(cvae):
 
 
 @weight(1)
-@number("3.24")
+@number("3.5.3")
 @visibility("after_due_date")
 def test_reparameterize_dtype_shape_and_independent_noise(cvae):
     """reparameterize keeps float64 and the shape (N, L) = (50000, 3); the noise of different samples

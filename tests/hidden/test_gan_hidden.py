@@ -48,7 +48,7 @@ def softplus(s):
 
 
 @weight(0.5)
-@number("4.20")
+@number("4.1.4")
 @visibility("after_due_date")
 def test_sample_noise_other_shapes_and_seeds(gan):
     """Other shapes; fine-grained uniform values; seeds reproduce across shapes."""
@@ -67,7 +67,7 @@ def test_sample_noise_other_shapes_and_seeds(gan):
 
 
 @weight(1)
-@number("4.21")
+@number("4.2.3")
 @visibility("after_due_date")
 def test_discriminator_architecture(gan):
     """Layer by layer: with the student's weights, the handout's discriminator computes the same logits."""
@@ -88,7 +88,7 @@ def test_discriminator_architecture(gan):
 
 
 @weight(1)
-@number("4.22")
+@number("4.3.3")
 @visibility("after_due_date")
 def test_generator_architecture(gan):
     """Layer by layer: with the student's weights, the handout's generator computes the same images,
@@ -118,7 +118,7 @@ def test_generator_architecture(gan):
 
 
 @weight(0.5)
-@number("4.23")
+@number("4.5.4")
 @visibility("after_due_date")
 def test_bce_loss_soft_targets_and_gradient(gan):
     """Targets anywhere in [0, 1]; shapes (N,) and (N, 1); gradient (sigma(s) - z) / N."""
@@ -139,7 +139,7 @@ def test_bce_loss_soft_targets_and_gradient(gan):
 
 
 @weight(0.5)
-@number("4.24")
+@number("4.7.3")
 @visibility("after_due_date")
 def test_gan_losses_random_and_extreme_logits(gan):
     """Both losses on random batches (values and gradients) and on saturated logits (+-1e4)."""

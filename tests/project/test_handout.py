@@ -1,11 +1,11 @@
 """The handout's points tables agree with the graded tests' decorators, part by part.
 
 The tests' gradescope-utils decorators decide the points: ``@weight``/``@partial_credit`` (times the
-number of parametrized cases), ``@number("P.K")`` and ``@visibility`` (visible, or hidden until
+number of parametrized cases), ``@number("P.S.K")`` (the K-th test of handout section P.S) and ``@visibility`` (visible, or hidden until
 after the due date). The handout states them twice:
 
 - each problem page (handout/problem<P>.md) has a "## Points" table whose rows are the parts, with
-  the tests of each part listed as "P.K description (weight)" (or "(cases × weight)"), visible
+  the tests of each part listed as "P.S.K description (weight)" (or "(cases × weight)"), visible
   tests first, hidden ones after a ";";
 - the front page (handout/README.md) has one table for the whole assignment: per part, the points
   of its visible tests, of its hidden tests, and their sum; per problem, the total (25) and the
@@ -32,15 +32,15 @@ HANDOUT = REPO_ROOT / "handout"
 PROBLEMS = {1: "cnn", 2: "contrastive", 3: "cvae", 4: "gan"}
 POINTS_PER_PROBLEM = 25
 ROW = re.compile(r"^\|(.*)\|\s*$")
-TEST_ITEM_START = re.compile(r"(?:^|[,;]\s+)(?=\d\.\d+\s)")  # "…, 3.7 gradients …" starts an item
-ITEM = re.compile(r"^(\d\.\d+)\s.*\((?:(\d+)\s*[×x]\s*)?(\d+(?:\.\d+)?)\)\s*$", re.S)
+TEST_ITEM_START = re.compile(r"(?:^|[,;]\s+)(?=\d\.\d+\.\d+\s)")  # "…, 3.5.2 gradients …" starts an item
+ITEM = re.compile(r"^(\d\.\d+\.\d+)\s.*\((?:(\d+)\s*[×x]\s*)?(\d+(?:\.\d+)?)\)\s*$", re.S)
 
 
 # --- the decorators ---------------------------------------------------------------------------
 
 @dataclass
 class Graded:
-    number: str  # "3.7"
+    number: str  # "3.5.2"
     points: float  # weight times parametrized cases
     hidden: bool
     extra_credit: bool
@@ -94,7 +94,7 @@ def points(cell: str):
 
 
 def listed_tests(cell: str) -> list:
-    """[(test number, points)] of a tests cell: "3.6 mean (2), 3.7 gradients (1); 3.24 dtype (1)"."""
+    """[(test number, points)] of a tests cell: "3.5.1 mean (2), 3.5.2 gradients (1); 3.5.3 dtype (1)"."""
     items = []
     for text in filter(None, (t.strip() for t in TEST_ITEM_START.split(cell))):
         match = ITEM.match(text)
@@ -198,6 +198,9 @@ def test_every_graded_test_is_in_its_problem_page_with_its_weight(problem, tests
         for number, weight in items:
             listed[number].append(part)
             assert number in tests, f"handout/problem{problem}.md, part {part}: there is no graded test {number}"
+            assert number.startswith(f"{part}."), (
+                f"handout/problem{problem}.md lists test {number} under section {part}: its number must start "
+                f"with the section's ({part}.1, {part}.2, ...)")
             assert weight == tests[number].points, (
                 f"handout/problem{problem}.md, part {part}: test {number} is given {weight:g} points; "
                 f"{tests[number].where} weighs {tests[number].points:g}")
