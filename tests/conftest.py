@@ -1,4 +1,5 @@
-"""Shared test setup: the implementation switch (--impl / $HW3_IMPL) and student-module fixtures.
+"""Shared test setup: the implementation switch (--impl / $HW3_IMPL), student-module fixtures and
+the local score table printed at the end of every run (hw3/score.py).
 
 Tests run against starter/ unless told otherwise:
     pytest tests/ --impl solution        # the reference solution
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hw3 import REPO_ROOT, impl
+from hw3 import REPO_ROOT, impl, score
 
 
 def pytest_addoption(parser):
@@ -38,6 +39,7 @@ def pytest_configure(config):
         raise pytest.UsageError(str(error))
     # The environment carries the choice to subprocesses and to hw3.impl.load.
     os.environ[impl.ENV_VAR] = str(folder)
+    score.register(config)  # the points table at the end of the run
 
 
 def pytest_report_header(config):

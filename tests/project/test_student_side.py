@@ -5,12 +5,19 @@ The bundle itself (built by ``python -m autograder release``, set up and run as 
 is exercised end to end in test_autograder_build.py.
 """
 import importlib.metadata
+import importlib.util
+import os
 import re
+import subprocess
+import sys
 import tomllib
+from collections import defaultdict
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from hw3 import score
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,3 +54,110 @@ def test_every_setup_states_and_checks_the_same_minimum_python():
         assert check in (REPO_ROOT / script).read_text(), f"{script} does not check {check!r}"
     for page in ("setup.sh", "handout/README.md"):
         assert stated in (REPO_ROOT / page).read_text(), f"{page} does not say {stated!r}"
+
+
+# --- the local score table --------------------------------------------------------------------
+
+def graded_tests() -> dict:
+    """test_handout's {test number: Graded} of every graded test, hidden ones included."""
+    spec = importlib.util.spec_from_file_location("student_side_handout", Path(__file__).with_name("test_handout.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.graded_tests()
+
+
+def test_score_sections_are_the_graded_sections_with_their_hidden_points():
+    hidden = defaultdict(float)
+    sections = set()
+    for test in graded_tests().values():
+        section = test.number.rsplit(".", 1)[0]
+        sections.add(section)
+        hidden[section] += test.points if test.hidden else 0
+    assert set(score.SECTIONS) == sections
+    assert {s: h for s, (_, h) in score.SECTIONS.items()} == {s: hidden[s] for s in sections}
+
+
+SCORED_CONFTEST = '''
+import pytest
+from hw3 import score
+
+def pytest_configure(config):
+    score.register(config)
+
+@pytest.fixture
+def set_score():  # replaced by @partial_credit's own
+    return None
+'''
+SCORED_TESTS = '''
+import pytest
+from gradescope_utils.autograder_utils.decorators import number, partial_credit, weight
+
+@weight(2)
+@number("1.1.1")
+def test_passes():
+    pass
+
+@weight(3)
+@number("1.1.2")
+def test_fails():
+    raise NotImplementedError("conv2d is not implemented yet")
+
+@partial_credit(4)
+@number("1.2.1")
+def test_partial(set_score=None):
+    set_score(1.5)
+    assert False
+
+@weight(1)
+@number("2.4.1")
+@pytest.mark.extra_credit
+def test_extra():
+    pass
+
+@weight(5)
+@number("1.4.1")
+@pytest.mark.training
+def test_training():
+    pass
+'''
+
+
+def run_scored(tmp_path, *args) -> str:
+    (tmp_path / "conftest.py").write_text(SCORED_CONFTEST)
+    (tmp_path / "test_scored.py").write_text(SCORED_TESTS)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not training",
+                          "-o", "markers=training\n extra_credit", *args], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    return run.stdout
+
+
+def table_row(output: str, label: str) -> list:
+    row = next(line for line in output.splitlines() if line.startswith(label))
+    return re.split(r"\s{2,}", row.strip())
+
+
+def test_score_table_scores_as_the_autograder_does(tmp_path):
+    output = run_scored(tmp_path)
+    assert "hw3 local score" in output
+    assert table_row(output, "1.1 conv2d") == ["1.1 conv2d", "2 / 5", "1.5"]            # passed + failed
+    assert table_row(output, "1.2 global_pool") == ["1.2 global_pool", "1.5 / 4", "0.5"]  # partial credit counts
+    assert table_row(output, "1.4 training ConvNet") == ["1.4 training ConvNet", "not run (5)", "1.5"]
+    assert table_row(output, "Problem 1") == ["Problem 1 (cnn.py)", "3.5 / 9", "4"]
+    assert table_row(output, "Problem 2") == ["Problem 2 (contrastive.py)", "0 / 0 (+1 / 1 extra credit)", "5"]
+    assert "visible points earned: 3.5 of the 9 run here, +1 of 1 extra credit" in output
+    assert "hidden points still to come: 9" in output
+    assert "not run here: 1 visible test of these problems, worth 5 points" in output
+
+
+def test_score_table_stays_out_of_the_autograders_runs():
+    class Config:
+        def __init__(self, **options):
+            self.options = options
+
+        def getoption(self, name, default=None):
+            return self.options.get(name, default)
+
+    assert not score.is_grader_run(Config())
+    for option in ("--hw3-channel", "--hw3-manifest", "--gradescope-results"):
+        assert score.is_grader_run(Config(**{option: "x"}))

@@ -1,0 +1,191 @@
+"""The local score: ``pytest tests/ ...`` ends with the points your code earned, section by section.
+
+The table reads the gradescope-utils decorators the autograder reads -- ``@weight`` (or
+``@partial_credit``), ``@number("P.S.K")`` (the K-th test of handout section P.S) and the
+``extra_credit`` marker -- and scores each test as the autograder does: a passed test earns its
+weight, a ``@partial_credit`` test the score it set (clamped to [0, weight]), anything else 0.
+The hidden tests are not in your copy, so their points per section are listed here (a project test
+checks them against the hidden tests).
+
+tests/conftest.py registers :class:`LocalScore` unless the run is the autograder's own (its options
+below are set): the autograder prints its own table.
+"""
+import math
+from dataclasses import dataclass
+
+import pytest
+
+SECTIONS = {  # handout section -> (what it grades, points of its hidden tests)
+    "1.1": ("conv2d", 1.5), "1.2": ("global_pool", 0.5), "1.3": ("ConvNet", 0.5),
+    "1.4": ("training ConvNet", 1.5),
+    "2.1": ("ContrastiveLoss", 3), "2.2": ("training on MNIST", 2), "2.4": ("FaceEmbeddingNet", 0),
+    "3.3": ("one_hot", 0.5), "3.4": ("CVAE.__init__, encode", 0), "3.5": ("reparameterize", 1),
+    "3.6": ("decode, forward", 1), "3.7": ("kl_divergence", 1), "3.8": ("loss_function", 1),
+    "3.9": ("training the CVAE", 0),
+    "4.1": ("sample_noise", 0.5), "4.2": ("build_discriminator", 1), "4.3": ("build_generator", 1),
+    "4.4": ("get_optimizer", 0), "4.5": ("bce_loss", 0.5), "4.6": ("discriminator_loss", 0),
+    "4.7": ("generator_loss", 0.5), "4.8": ("training the DCGAN", 0),
+}
+PROBLEMS = {"1": "cnn.py", "2": "contrastive.py", "3": "cvae.py", "4": "gan.py"}
+GRADER_OPTIONS = ("--hw3-channel", "--hw3-manifest", "--gradescope-results")
+
+
+@dataclass
+class GradedTest:
+    section: str        # "4.2"
+    weight: float
+    extra_credit: bool
+    hidden: bool
+    ran: bool = False
+    earned: float = 0.0
+
+
+def graded_test(item):
+    """A GradedTest for a collected test that carries points, else None."""
+    function = getattr(item, "function", None)
+    weight = getattr(function, "__weight__", None)
+    number = str(getattr(function, "__number__", ""))
+    if not weight or number.count(".") < 2:
+        return None
+    return GradedTest(section=number.rsplit(".", 1)[0], weight=float(weight),
+                      extra_credit=item.get_closest_marker("extra_credit") is not None,
+                      hidden=item.path.parent.name == "hidden")
+
+
+def partial_score(value, weight: float) -> float:
+    """A @partial_credit score as the autograder counts it: clamped to [0, weight], 0 if not a finite number."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(value, 0.0), weight) if math.isfinite(value) else 0.0
+
+
+def points(value: float) -> str:
+    return f"{value:g}"
+
+
+class LocalScore:
+    """Collects the graded tests' outcomes and prints the score table in the terminal summary."""
+
+    def __init__(self):
+        self.tests = {}       # nodeid -> GradedTest, of the tests selected to run
+        self.deselected = []  # GradedTest of the tests -k / -m left out
+
+    @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            test = graded_test(item)
+            if test:
+                self.tests[item.nodeid] = test
+
+    def pytest_deselected(self, items):
+        for item in items:
+            test = self.tests.pop(item.nodeid, None) or graded_test(item)
+            if test:
+                self.deselected.append(test)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        # @partial_credit stores its score on the test function: each case starts afresh.
+        vars(getattr(item, "function", None) or (lambda: 0)).pop("__score__", None)
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        test = self.tests.get(item.nodeid)
+        if test is None:
+            return
+        if call.when == "setup":
+            test.ran, test.earned = True, 0.0
+        if report.when == "call":
+            partial = vars(item.function).get("__score__")
+            if partial is not None and (report.passed or report.failed):
+                test.earned = partial_score(partial, test.weight)
+            else:
+                test.earned = test.weight if report.passed else 0.0
+        elif report.failed:  # an error in setup or teardown earns nothing
+            test.earned = 0.0
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: after pytest's short test summary
+    def pytest_terminal_summary(self, terminalreporter):
+        yield
+        lines = self.table()
+        if lines:
+            terminalreporter.section("hw3 local score")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def table(self) -> list:
+        ran = [t for t in self.tests.values() if t.ran]
+        problems = sorted({t.section.split(".")[0] for t in ran})
+        if not problems:
+            return []
+        rows = [("section", "visible: earned / of", "hidden")]
+        totals = {"earned": 0.0, "of": 0.0, "hidden": 0.0, "extra": 0.0, "extra_of": 0.0}
+        for problem in problems:
+            sections = [s for s in SECTIONS if s.split(".")[0] == problem]
+            for section in sections:
+                rows.append(self.section_row(section))
+            earned, of, extra, extra_of, hidden = self.problem_sums(sections)
+            extra_text = f" (+{points(extra)} / {points(extra_of)} extra credit)" if extra_of else ""
+            rows.append((f"Problem {problem} ({PROBLEMS[problem]})", f"{points(earned)} / {points(of)}{extra_text}",
+                         points(hidden)))
+            for key, value in zip(("earned", "of", "extra", "extra_of", "hidden"), (earned, of, extra, extra_of, hidden)):
+                totals[key] += value
+        width = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{width[0]}}  {b:>{width[1]}}  {c:>{width[2]}}" for a, b, c in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append("-" * len(lines[0]))
+        lines.append(f"visible points earned: {points(totals['earned'])} of the {points(totals['of'])} run here"
+                     + (f", +{points(totals['extra'])} of {points(totals['extra_of'])} extra credit"
+                        if totals["extra_of"] else ""))
+        lines.append(f"hidden points still to come: {points(totals['hidden'])} (the autograder runs the hidden tests "
+                     f"when you submit;")
+        lines.append("  their results are shown after the due date)")
+        not_run = [t for t in self.not_run() if t.section.split(".")[0] in problems]
+        if not_run:
+            lines.append(f"not run here: {len(not_run)} visible test{'s' * (len(not_run) != 1)} of these problems, worth "
+                         f"{points(sum(t.weight for t in not_run))} points")
+        return lines
+
+    def not_run(self) -> list:
+        """The visible graded tests deselected, or selected but never started (after -x, say)."""
+        return [t for t in [*self.deselected, *self.tests.values()] if not t.ran and not t.hidden]
+
+    def section_row(self, section: str) -> tuple:
+        title, hidden_points = SECTIONS[section]
+        visible = [t for t in self.tests.values() if t.section == section and t.ran and not t.hidden]
+        earned, of = sum(t.earned for t in visible), sum(t.weight for t in visible)
+        extra = " (extra credit)" if any(t.extra_credit for t in visible) else ""
+        if not visible:
+            skipped = sum(t.weight for t in self.not_run() if t.section == section)
+            return f"{section} {title}", f"not run ({points(skipped)})" if skipped else "-", \
+                self.hidden_cell(section, hidden_points)
+        return (f"{section} {title}{extra}", f"{points(earned)} / {points(of)}", self.hidden_cell(section, hidden_points))
+
+    def hidden_cell(self, section: str, hidden_points: float) -> str:
+        """The hidden points of a section; earned / of where the hidden tests ran here (staff checkouts)."""
+        ran = [t for t in self.tests.values() if t.section == section and t.ran and t.hidden]
+        if ran:
+            return f"{points(sum(t.earned for t in ran))} / {points(sum(t.weight for t in ran))} (ran here)"
+        return points(hidden_points) if hidden_points else "-"
+
+    def problem_sums(self, sections: list) -> tuple:
+        """(earned, of, extra earned, extra of, hidden points) of the visible tests that ran in ``sections``."""
+        ran = [t for t in self.tests.values() if t.section in sections and t.ran and not t.hidden]
+        regular = [t for t in ran if not t.extra_credit]
+        extra = [t for t in ran if t.extra_credit]
+        return (sum(t.earned for t in regular), sum(t.weight for t in regular), sum(t.earned for t in extra),
+                sum(t.weight for t in extra), sum(SECTIONS[s][1] for s in sections))
+
+
+def is_grader_run(config) -> bool:
+    return any(config.getoption(option, default=None) for option in GRADER_OPTIONS)
+
+
+def register(config):
+    """Print the local score at the end of this run, unless the autograder is running the tests."""
+    if not is_grader_run(config):
+        config.pluginmanager.register(LocalScore(), "hw3-local-score")
