@@ -14,6 +14,7 @@ COMMANDS = {
     "cvae": ("hw3.cvae_experiment", "Problem 3: train the conditional VAE, sample the 10x10 grid"),
     "gan": ("hw3.gan_experiment", "Problem 4: train the DCGAN, save grids and loss curves"),
     "report": ("hw3.report", "run or reuse every experiment and write one report"),
+    "submit": ("hw3.submit", "check your four files, run the fast tests, write the zip to upload"),
 }
 
 

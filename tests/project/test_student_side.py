@@ -11,15 +11,19 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from hw3 import score
+from hw3 import score, submit
+from hw3.__main__ import main as hw3_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+needs_solution = pytest.mark.skipif(not (REPO_ROOT / "solution").is_dir(), reason="no solution/ in this bundle")
 
 
 # --- one minimum Python version ---------------------------------------------------------------
@@ -79,7 +83,10 @@ def test_score_sections_are_the_graded_sections_with_their_hidden_points():
 
 SCORED_CONFTEST = '''
 import pytest
-from hw3 import score
+import pytest
+
+from hw3 import score, submit
+from hw3.__main__ import main as hw3_main
 
 def pytest_configure(config):
     score.register(config)
@@ -161,3 +168,46 @@ def test_score_table_stays_out_of_the_autograders_runs():
     assert not score.is_grader_run(Config())
     for option in ("--hw3-channel", "--hw3-manifest", "--gradescope-results"):
         assert score.is_grader_run(Config(**{option: "x"}))
+
+
+# --- python -m hw3 submit ---------------------------------------------------------------------
+
+def copy_solution(folder: Path) -> Path:
+    folder.mkdir()
+    for name in submit.STUDENT_FILES:
+        (folder / name).write_text((REPO_ROOT / "solution" / name).read_text())
+    return folder
+
+
+def zip_names(path: Path) -> list:
+    with zipfile.ZipFile(path) as archive:
+        return sorted(archive.namelist())
+
+
+@needs_solution
+def test_submit_zips_the_four_files_at_the_top_and_the_report_if_made(tmp_path, capsys):
+    folder = copy_solution(tmp_path / "mine")
+    output = tmp_path / "out" / "submission.zip"
+    assert hw3_main(["submit", "--impl", str(folder), "-o", str(output), "--skip-tests"]) == 0
+    assert zip_names(output) == sorted(submit.STUDENT_FILES)
+    assert "Homework 3 – code" in capsys.readouterr().out
+    (tmp_path / "report.html").write_text("<html></html>")
+    submit.write_zip(submit.check_files(folder), output, report=tmp_path / "report.html")
+    assert zip_names(output) == sorted([*submit.STUDENT_FILES, "report.html"])
+
+
+@needs_solution
+def test_submit_names_a_missing_or_broken_file_and_writes_nothing(tmp_path, capsys):
+    folder = copy_solution(tmp_path / "mine")
+    output = tmp_path / "submission.zip"
+    (folder / "gan.py").unlink()
+    assert hw3_main(["submit", "--impl", str(folder), "-o", str(output), "--skip-tests"]) == 1
+    error = capsys.readouterr().err
+    assert f"{folder / 'gan.py'} is missing" in error and "Traceback" not in error
+    (folder / "gan.py").write_text("import torch\n\ndef sample_noise(batch_size, dim, seed=None)\n    pass\n")
+    assert hw3_main(["submit", "--impl", str(folder), "-o", str(output), "--skip-tests"]) == 1
+    error = capsys.readouterr().err
+    assert "gan.py does not import (line 3): SyntaxError" in error
+    assert hw3_main(["submit", "--impl", str(tmp_path / "nowhere"), "-o", str(output), "--skip-tests"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not output.exists()
