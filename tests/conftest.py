@@ -2,8 +2,7 @@
 the local score table printed at the end of every run (hw3/score.py).
 
 Tests run against starter/ unless told otherwise:
-    pytest tests/ --impl solution        # the reference solution
-    pytest tests/ --impl path/to/folder  # any folder holding cnn.py, contrastive.py, cvae.py, gan.py
+    pytest tests/ --impl ~/hw3-mine      # any folder holding cnn.py, contrastive.py, cvae.py, gan.py
 """
 import os
 from pathlib import Path
