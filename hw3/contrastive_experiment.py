@@ -14,9 +14,9 @@ mismatched, all of people never seen in training): ROC AUC, and verification acc
 distance threshold that is best on the official pairsDevTrain pairs (training people).
 Deliverables as for MNIST, the embeddings shown for the ten people with the most pictures.
 
-    python -m hw3 contrastive --impl solution            # full budgets
-    python -m hw3 contrastive --impl solution --quick    # a few minutes on a laptop CPU
-    python -m hw3 contrastive --impl solution --lfw no   # MNIST only
+    python -m hw3 contrastive --impl starter             # full budgets
+    python -m hw3 contrastive --impl starter --quick     # a few minutes on a laptop CPU
+    python -m hw3 contrastive --impl starter --lfw no    # MNIST only
 
 Outputs (in --out, default runs/contrastive): mnist_loss_curve.png, mnist_embedding_train.png,
 mnist_embedding_test.png, mnist_pairs_train.{png,csv,md}, mnist_pairs_test.{png,csv,md},

@@ -13,8 +13,8 @@ After training it
 - asks the judge classifier (hw3/judge.py) which digit each of 100 samples per label shows, and
   reports the fraction that match the label they were conditioned on.
 
-    python -m hw3 cvae --impl solution            # the writeup's run: 10 epochs (4690 iterations of 128)
-    python -m hw3 cvae --impl solution --quick    # 1000 iterations, about a minute on a laptop CPU
+    python -m hw3 cvae --impl starter             # the writeup's run: 10 epochs (4690 iterations of 128)
+    python -m hw3 cvae --impl starter --quick     # 1000 iterations, about a minute on a laptop CPU
 
 Outputs (in --out, default runs/cvae): grid.png, reconstructions.png, losses.png, losses.csv,
 judge_accuracy.md/.csv, summary.json.

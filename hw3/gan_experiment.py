@@ -6,8 +6,8 @@ batch of noise). It saves a grid of generated digits after 250, 500 and 1000 ite
 the end of training, the two loss curves, and -- when the judge classifier is available -- how
 confidently the judge recognizes the generated digits and how many digit classes they cover.
 
-    python -m hw3 gan --impl solution            # the writeup's run: 2340 iterations of 128
-    python -m hw3 gan --impl solution --quick    # a few minutes on a laptop CPU
+    python -m hw3 gan --impl starter             # the writeup's run: 2340 iterations of 128
+    python -m hw3 gan --impl starter --quick     # a few minutes on a laptop CPU
 
 Outputs (in --out, default runs/gan): grid_iter0250.png, grid_iter0500.png, grid_iter1000.png,
 grid_final.png, losses.png, losses.csv, summary.json.

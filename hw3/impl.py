@@ -31,7 +31,7 @@ def impl_dir(folder=None) -> Path:
         source = "argument" if folder else (f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "default")
         raise ImplementationError(
             f"implementation folder {path} (from {source}) does not exist or is not a folder; "
-            f"pass --impl starter, --impl solution or the path of a folder holding "
+            f"pass --impl starter or the path of a folder holding "
             f"{', '.join(m + '.py' for m in STUDENT_MODULES)}"
         )
     return path

@@ -1,7 +1,7 @@
 """``python -m hw3 report``: run (or reuse) the four experiments and write ONE self-contained report.
 
-    python -m hw3 report --impl solution --quick --jobs 2  # every deliverable, small budgets (QUICK_ARGS)
-    python -m hw3 report --impl solution                # the writeup's full budgets (~35 min on 2 cores)
+    python -m hw3 report --impl starter --quick --jobs 2   # every deliverable, small budgets (QUICK_ARGS)
+    python -m hw3 report --impl starter                 # the writeup's full budgets (~35 min on 2 cores)
     python -m hw3 report --reuse                        # reuse outputs already in runs/<problem>/
 
 Each experiment runs as a subprocess ``python -m hw3 <problem> --impl FOLDER --out OUT/<problem>``

@@ -13,7 +13,7 @@ A training test uses them like this (nothing else changes)::
 
 Graded runs never change: without ``$HW3_TEST_SEED`` (the autograder never passes it to the test
 process) ``training_seed(default)`` is ``default``, and without ``$HW3_TEST_METRICS``
-``record_metric`` does nothing. ``python -m autograder flakiness`` sets both to rerun every training
+``record_metric`` does nothing. The course staff's flakiness runs set both to rerun every training
 test over many seeds and to report each test's pass rate and margin (measured value vs threshold).
 """
 import json

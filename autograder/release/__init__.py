@@ -2,7 +2,8 @@
 
 Contents: starter/ (checked in sync with solution/), the provided hw3/ package, the public tests
 (tests/ without tests/hidden/ and tests/project/), the datasets step (datasets/*.sha256 -- never the
-data), setup.sh, requirements.txt, pyproject.toml, README.md, .gitignore and handout/.
+data), setup.sh, requirements.txt, pyproject.toml, .gitignore, handout/ and README.md, the students'
+own (templates/README.md: the repository's README is the staff's).
 
 Never: solution/, autograder/, hidden tests, benchmarks, fetched data. Every member is checked by
 :mod:`autograder.build.leaks` before anything is written; a bundle that would leak is not written.
@@ -18,7 +19,8 @@ from autograder.build import BuildError, check_output, read, tree, write_zip
 from autograder.build.leaks import find_leaks
 
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "hw3-release"
-TOP_FILES = ("setup.sh", "requirements.txt", "pyproject.toml", "README.md", ".gitignore")
+TOP_FILES = ("setup.sh", "requirements.txt", "pyproject.toml", ".gitignore")
+STUDENT_README = Path(__file__).resolve().parent / "templates" / "README.md"
 EXECUTABLE = ("setup.sh",)
 
 
@@ -30,9 +32,10 @@ def members(root: Path = REPO_ROOT) -> dict:
             raise BuildError(f"starter/ is out of date with solution/ ({', '.join(stale)}): "
                              f"run python -m autograder assign first")
     chosen = {name: root / name for name in TOP_FILES if (root / name).is_file()}
-    for name in ("setup.sh", "requirements.txt", "pyproject.toml", "README.md"):
+    for name in ("setup.sh", "requirements.txt", "pyproject.toml"):
         if name not in chosen:
             raise BuildError(f"{root / name} is missing")
+    chosen["README.md"] = STUDENT_README
     chosen.update({rel: path for rel, path in tree(root, "starter").items() if rel.endswith(".py")})
     chosen.update(tree(root, "hw3"))
     chosen.update(tree(root, "tests", exclude=("tests/hidden/", "tests/project/")))
@@ -111,7 +114,8 @@ def run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     from autograder.build import uncommitted
-    dirty = uncommitted(["starter", "hw3", "tests", "handout", "datasets", *TOP_FILES])
+    dirty = uncommitted(["starter", "hw3", "tests", "handout", "datasets", *TOP_FILES,
+                         str(STUDENT_README.relative_to(REPO_ROOT))])
     if dirty:
         print(f"warning: released uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
               file=sys.stderr)

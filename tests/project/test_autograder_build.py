@@ -5,12 +5,15 @@ The zip is checked by simulating Gradescope: unpacked into a folder standing in 
 setup.sh run (without apt/pip: HW3_AUTOGRADER_SKIP_INSTALL) and run_autograder run on the starter
 and on the solution (fast tests only, to stay cheap).
 """
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -217,6 +220,7 @@ def test_bundle_has_the_student_files_only(bundle):
     for problem in PROBLEMS:
         assert (bundle / "starter" / f"{problem}.py").read_text() == (STARTER_DIR / f"{problem}.py").read_text()
     assert os.access(bundle / "setup.sh", os.X_OK)
+    assert (bundle / "README.md").read_text() == release.STUDENT_README.read_text()  # theirs, not the staff's
 
 
 @needs_solution
@@ -258,3 +262,60 @@ def test_release_to_a_zip_and_bad_outputs(tmp_path):
     run = subprocess.run([sys.executable, "-m", "autograder", "release", "-o", str(tmp_path / "file")],
                          cwd=REPO_ROOT, capture_output=True, text=True, env=clean_env())
     assert run.returncode == 1 and run.stderr.startswith("error:") and "not a folder" in run.stderr
+
+
+# --- nothing in the bundle names what it lacks ----------------------------------------------------
+
+STAFF_ONLY = re.compile(r"python -m autograder|--impl solution|\bSPEC\.md|(?<![\w/])(?:solution|benchmarks|\.ci|"
+                        r"tests/project|tests/hidden|dist)/")
+GENERATED = (".venv/", "runs/", "datasets/MNIST/", "datasets/lfw/", "datasets/cache/")  # setup.sh, experiments
+PATH_TOKEN = re.compile(r"(?<![\w./~$-])(?:\./)?[A-Za-z_.][\w.-]*(?:/[\w.-]*)+")
+HW3_COMMAND = re.compile(r"python -m hw3 ([a-z][\w-]*)")
+PYTEST_MARK = re.compile(r"pytest [^\n]*?-m (?:\"([^\"]+)\"|(\w+))")
+
+
+def student_texts(bundle: Path) -> dict:
+    """{where: text} of what students read: the bundle's Markdown, and the docstrings and comments of
+    the public tests and of hw3/."""
+    texts = {str(p.relative_to(bundle)): p.read_text() for p in sorted(bundle.rglob("*.md"))}
+    for path in sorted([*(bundle / "tests").glob("*.py"), *(bundle / "hw3").glob("*.py")]):
+        source = path.read_text()
+        nodes = [n for n in ast.walk(ast.parse(source))
+                 if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+        docstrings = [ast.get_docstring(n) or "" for n in nodes]
+        comments = [line.split("#", 1)[1] for line in source.splitlines() if line.lstrip().startswith("#")]
+        texts[str(path.relative_to(bundle))] = "\n".join(docstrings + comments)
+    return texts
+
+
+def named_paths(text: str, roots: set) -> set:
+    """The relative paths a text names whose first part is a top-level name of the repository (so
+    "hw3/plots.py" and "solution/gan.py", not "torch.nn/functional" or "N/2"); placeholders cut off."""
+    text = re.sub(r"https?://\S+", "", text)
+    paths = set()
+    for token in PATH_TOKEN.findall(text):
+        token = token.removeprefix("./").rstrip(".")
+        if token.split("/")[0] in roots:
+            paths.add(token)
+    return paths
+
+
+def test_bundle_names_no_file_or_command_it_lacks(bundle):
+    """Every path and command that the bundle's Markdown, the public tests' and hw3/'s docstrings and
+    comments name exists in the bundle (or is made by setup.sh or an experiment), no staff-only file
+    or command is named, every `python -m hw3 X` is a command and every `pytest -m` marker is declared."""
+    from hw3.__main__ import COMMANDS
+    roots = {p.name for p in REPO_ROOT.iterdir() if p.name != ".git"} | {".venv", "runs"}
+    markers = {line.split(":")[0].strip(' "') for line in tomllib.loads((bundle / "pyproject.toml").read_text())
+               ["tool"]["pytest"]["ini_options"]["markers"]}
+    problems = []
+    for where, text in student_texts(bundle).items():
+        problems += [f"{where}: names {m.group(0)!r} (staff only)" for m in STAFF_ONLY.finditer(text)]
+        for path in sorted(named_paths(text, roots)):
+            if not (path.startswith(GENERATED) or (bundle / path).exists() or (bundle / where).parent.joinpath(path).exists()):
+                problems.append(f"{where}: names {path}, which the bundle lacks")
+        problems += [f"{where}: python -m hw3 {c} is no command" for c in HW3_COMMAND.findall(text) if c not in COMMANDS]
+        for quoted, bare in PYTEST_MARK.findall(text):
+            unknown = set(re.findall(r"\w+", quoted or bare)) - markers - {"not", "and", "or"}
+            problems += [f"{where}: pytest -m {quoted or bare!r} names an undeclared marker" for _ in unknown]
+    assert not problems, "\n".join(problems)

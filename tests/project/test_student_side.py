@@ -56,7 +56,7 @@ def test_every_setup_states_and_checks_the_same_minimum_python():
     stated = f"Python {major}.{minor} or newer"
     for script in ("setup.sh", "autograder/build/templates/setup.sh"):
         assert check in (REPO_ROOT / script).read_text(), f"{script} does not check {check!r}"
-    for page in ("setup.sh", "handout/README.md"):
+    for page in ("setup.sh", "handout/README.md", "autograder/release/templates/README.md"):
         assert stated in (REPO_ROOT / page).read_text(), f"{page} does not say {stated!r}"
 
 
