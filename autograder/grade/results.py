@@ -6,6 +6,7 @@ produce the same file. Format: https://gradescope-autograders.readthedocs.io/en/
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,24 @@ def problem_of(path) -> str:
     if name.endswith("_hidden"):
         name = name[:-len("_hidden")]
     return name if name in PROBLEMS else None
+
+
+# Characters that can rewrite a terminal or a web page's text: C0 controls but tab and newline, DEL,
+# C1 controls (ESC sequences, CSI), bidirectional overrides and isolates, and lone surrogates.
+UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                               "\ud800-\udfff]")
+
+
+def safe_text(text, limit: int = None, keep_tail: bool = True) -> str:
+    """Text fit for a console, results.json or a gradebook: cut to ``limit`` characters first (so no
+    later step works on unbounded student text), then every unsafe character shown escaped
+    (ESC becomes the four characters \\x1b). Linear in the length of the text."""
+    text = text if isinstance(text, str) else str(text)
+    if limit is not None:
+        text = truncate(text, limit, keep_tail)
+    return UNSAFE_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace")
+                                 .decode("ascii") if not "\ud800" <= m.group() <= "\udfff"
+                                 else f"\\u{ord(m.group()):04x}", text)
 
 
 def truncate(text: str, limit: int, keep_tail: bool = True) -> str:
@@ -58,6 +77,7 @@ class TestResult:
     score: float = 0.0
     status: str = "failed"
     output: str = ""
+    regrade: bool = False     # stopped by the grader's own limits (or a grader fault), not by the code
 
     def gradescope(self) -> dict:
         return {
@@ -68,15 +88,17 @@ class TestResult:
             "status": self.status,
             "output": self.output,
             "visibility": self.visibility,
-            "tags": list(self.tags),
+            "tags": list(self.tags) + (["regrade"] if self.regrade else []),
         }
 
 
 def clamp_score(value, max_score: float) -> float:
     """A reported partial score forced into [0, max_score]; anything that is not a finite number is 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (OverflowError, ValueError):   # an int too large for a float (10**400)
         return 0.0
     if not math.isfinite(value):
         return 0.0
@@ -105,10 +127,11 @@ def apply_verdict(result: TestResult, verdict: dict) -> TestResult:
     else:
         result.score = result.max_score if passed else 0.0
     result.status = "passed" if passed else "failed"
+    result.regrade = bool(verdict.get("regrade"))
     output = verdict.get("output") or ""
     if outcome == "skipped":
-        output = "Not graded as passed: the test was skipped. " + output
-    result.output = truncate(output, MAX_TEST_OUTPUT)
+        output = "Not graded as passed: the test was skipped. " + safe_text(output, MAX_TEST_OUTPUT)
+    result.output = safe_text(output, MAX_TEST_OUTPUT)
     return result
 
 
@@ -164,7 +187,11 @@ def summary_table(results: list, visible_only: bool = False, failures: bool = Tr
     if visible_only and any(r.visibility != "visible" for r in results):
         lines.append("(hidden tests are graded too; their results appear after the due date)")
     for note in notes:
-        lines.append(note)
+        lines.append(safe_text(note, 2000))
+    flagged = sorted({r.problem for r in results if r.regrade})
+    if flagged:
+        lines.append(f"REGRADE: the grader's own limits stopped tests of {', '.join(flagged)} (not the code's "
+                     f"fault): grade again with more time or fewer parallel jobs")
     failed = [r for r in results if r.status != "passed" and (not visible_only or r.visibility == "visible")]
     if failures and failed:
         lines.append("")
@@ -172,8 +199,10 @@ def summary_table(results: list, visible_only: bool = False, failures: bool = Tr
         for r in failed:
             message = (r.output.strip().splitlines() or ["(no message)"])
             first = next((m for m in message if m.strip().startswith("E ")), message[0]).strip()
-            lines.append(f"  [{r.number or '-'}] {r.nodeid}  ({_points(r.score)} / {_points(r.max_score)})")
-            lines.append(f"      {truncate(first, 300, keep_tail=False)}")
+            flag = "  REGRADE" if r.regrade else ""
+            lines.append(f"  [{r.number or '-'}] {safe_text(r.nodeid, 300)}  ({_points(r.score)} / "
+                         f"{_points(r.max_score)}){flag}")
+            lines.append(f"      {safe_text(first, 300, keep_tail=False)}")
     return "\n".join(lines)
 
 
@@ -183,7 +212,7 @@ def gradescope_results(results: list, execution_time: float, output: str = "",
     return {
         "score": round(sum(r.score for r in results), 4),
         "execution_time": int(round(execution_time)),
-        "output": truncate(output, MAX_TOP_OUTPUT),
+        "output": safe_text(output, MAX_TOP_OUTPUT),
         "stdout_visibility": stdout_visibility,
         "tests": [r.gradescope() for r in results],
     }
