@@ -2,19 +2,25 @@
 
 Forgiving about layout -- the files may sit at the top or inside one folder (``hw3/gan.py``,
 ``alice_hw3/starter/gan.py``) -- but strict about safety: only regular files are read (never a
-symlink), nothing outside the submission is ever touched, a zip with an absolute or ``..`` member
-name is refused, and sizes are capped.
+symlink), nothing outside the submission is ever touched, a zip member with an absolute or ``..``
+name is skipped (with a note), and member counts and sizes are capped before anything is unpacked.
 """
-import shutil
 import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from autograder.grade.results import safe_text
 
 STUDENT_FILES = ("cnn.py", "contrastive.py", "cvae.py", "gan.py")
 MAX_FILE_BYTES = 2 * 1024 * 1024   # a student source file larger than this is refused
 MAX_DEPTH = 4                      # folders searched below the submission's top
 IGNORED_FOLDERS = ("__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints")
+MAX_ZIP_MEMBERS = 10_000           # entries in a zip's central directory
+MAX_ZIP_DIRECTORY = 4 << 20        # bytes of a zip's central directory
+MAX_ZIP_TOTAL = 1 << 30            # uncompressed bytes of all members together
 
 
 class SubmissionError(Exception):
@@ -75,19 +81,59 @@ def scan_folder(folder: Path) -> dict:
     return candidates
 
 
-def check_member_name(name: str) -> PurePosixPath:
+def unsafe_member(name: str) -> bool:
+    """An absolute or ``..`` member name points outside the archive."""
     path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise SubmissionError(f"the zip is unsafe: member {name!r} points outside the archive "
-                              f"(absolute path or '..'); re-create the zip from the folder holding your files")
-    return path
+    return path.is_absolute() or ".." in path.parts or bool(path.parts and ":" in path.parts[0])
 
 
-def scan_zip(archive: zipfile.ZipFile) -> dict:
-    """{relative folder: {file name: ZipInfo}} for the regular-file student entries of a zip."""
+def zip_directory_size(source: Path) -> tuple:
+    """(entries, central directory bytes) read from the zip's end records alone, before any member is
+    listed (zipfile reads the whole directory into memory: a million entries cost half a GB)."""
+    with open(source, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - (1 << 16) - 22))
+        tail = f.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or len(tail) - end < 22:
+            raise SubmissionError(f"submission {source} is a damaged zip (no end of central directory); "
+                                  f"re-create it")
+        entries, directory = struct.unpack("<HI", tail[end + 10:end + 16])
+        locator = tail.rfind(b"PK\x06\x07", 0, end)
+        if locator >= 0 and (entries == 0xFFFF or directory == 0xFFFFFFFF):   # zip64
+            (record_at,) = struct.unpack("<Q", tail[locator + 8:locator + 16])
+            f.seek(record_at)
+            record = f.read(56)
+            if record[:4] != b"PK\x06\x06" or len(record) < 56:
+                raise SubmissionError(f"submission {source} is a damaged zip64 archive; re-create it")
+            entries, directory = struct.unpack("<QQ", record[32:48])
+    return entries, directory
+
+
+def check_zip_bounds(source: Path) -> None:
+    entries, directory = zip_directory_size(source)
+    if entries > MAX_ZIP_MEMBERS or directory > MAX_ZIP_DIRECTORY:
+        raise SubmissionError(f"submission {source} holds {entries} entries ({directory} bytes of directory), "
+                              f"over the limit of {MAX_ZIP_MEMBERS}: zip only the folder with "
+                              f"{', '.join(STUDENT_FILES)}")
+
+
+def scan_zip(archive: zipfile.ZipFile, notes: list) -> dict:
+    """{relative folder: {file name: ZipInfo}} for the regular-file student entries of a zip; an unsafe
+    member is skipped with a note naming it."""
     candidates = {}
-    for info in archive.infolist():
-        path = check_member_name(info.filename)
+    members = archive.infolist()
+    total = sum(info.file_size for info in members)
+    if total > MAX_ZIP_TOTAL:
+        raise SubmissionError(f"the zip would unpack to {total} bytes, over the {MAX_ZIP_TOTAL}-byte limit: zip "
+                              f"only {', '.join(STUDENT_FILES)}")
+    for info in members:
+        if unsafe_member(info.filename):
+            notes.append(f"Skipped zip member {safe_text(info.filename, 200)!r}: it points outside the archive "
+                         f"(absolute path or '..').")
+            continue
+        path = PurePosixPath(info.filename.replace("\\", "/"))
         if info.is_dir() or path.name not in STUDENT_FILES:
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
@@ -118,9 +164,12 @@ def collect(submission, dest: Path) -> Submission:
             (dest / name).write_bytes(data)
             result.files[name] = dest / name
     elif zipfile.is_zipfile(source):
+        check_zip_bounds(source)
         try:
             with zipfile.ZipFile(source) as archive:
-                folder, files, result.notes = _choose(scan_zip(archive))
+                skipped = []
+                folder, files, result.notes = _choose(scan_zip(archive, skipped))
+                result.notes = skipped + result.notes
                 for name, info in files.items():
                     if info.flag_bits & 0x1:
                         result.notes.append(f"{name} is encrypted in the zip: not graded.")
@@ -129,8 +178,15 @@ def collect(submission, dest: Path) -> Submission:
                         result.notes.append(f"{name} is {info.file_size} bytes, over the "
                                             f"{MAX_FILE_BYTES}-byte limit: not graded.")
                         continue
-                    with archive.open(info) as member, open(dest / name, "wb") as out:
-                        shutil.copyfileobj(member, out)
+                    try:
+                        with archive.open(info) as member, open(dest / name, "wb") as out:
+                            out.write(member.read(MAX_FILE_BYTES + 1))
+                    except (zipfile.BadZipFile, NotImplementedError, EOFError, RuntimeError, OSError, ValueError,
+                            zlib.error) as error:
+                        result.notes.append(f"{name} could not be unpacked from the zip ({safe_text(error, 200)}): "
+                                            f"not graded.")
+                        (dest / name).unlink(missing_ok=True)
+                        continue
                     result.files[name] = dest / name
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError) as error:
             raise SubmissionError(f"submission {source} is a damaged or unsupported zip: {error}") from None
