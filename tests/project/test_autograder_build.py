@@ -248,6 +248,55 @@ def test_bundle_tests_run_and_the_starter_fails_with_not_implemented(bundle, tmp
     assert not other, f"tests failing for another reason than a stub: {other[:5]}"
 
 
+@pytest.fixture(scope="module")
+def student_bundle(tmp_path_factory):
+    """A fresh bundle set up as a student would: ./setup.sh, its install skipped (this Python has the
+    pinned packages), MNIST copied from the repository's data."""
+    bundle = release.release(tmp_path_factory.mktemp("student") / "hw3", check=False)
+    setup = subprocess.run(["./setup.sh", "--only", "mnist", "--mirror", str(REPO_ROOT / "datasets")], cwd=bundle,
+                           capture_output=True, text=True, timeout=600,
+                           env=clean_env(HW3_SKIP_INSTALL="1", PYTHON=sys.executable))
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    return bundle
+
+
+def test_student_tests_one_problem_on_the_starter_and_sees_the_score(student_bundle, tmp_path):
+    """pytest tests/ -k gan in the set-up bundle: 0 points, every failure the stub's, the table shown."""
+    junit = tmp_path / "junit.xml"
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/", "-k", "gan", "-p", "no:cacheprovider",
+                          f"--junitxml={junit}"], cwd=student_bundle, capture_output=True, text=True,
+                         env=clean_env(), timeout=600)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    import xml.etree.ElementTree as ET
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    failures = [[c for c in case if c.tag in ("failure", "error")] for case in cases]
+    assert cases and all(failures), "tests passing on the starter"
+    assert all("not implemented" in (f[0].get("message", "") + (f[0].text or "")) for f in failures)
+    from hw3 import score
+    table = run.stdout[run.stdout.index("hw3 local score"):]
+    hidden = sum(points for section, (_, points) in score.SECTIONS.items() if section.startswith("4."))
+    assert re.search(rf"^Problem 4 \(gan\.py\)\s+0 / [1-9][\d.]*\s+{hidden:g}$", table, re.M), table
+    assert "visible points earned: 0 of the" in table and f"hidden points still to come: {hidden:g}" in table
+    assert "Problem 1" not in table  # -k gan ran no other problem
+
+
+@needs_solution
+def test_student_submits_the_solutions_files(student_bundle):
+    """python -m hw3 submit --impl FOLDER in the bundle: the fast tests pass, the zip holds the four files."""
+    mine = student_bundle / "mine"
+    mine.mkdir()
+    for problem in PROBLEMS:
+        shutil.copy(SOLUTION_DIR / f"{problem}.py", mine)
+    run = subprocess.run([sys.executable, "-m", "hw3", "submit", "--impl", "mine"], cwd=student_bundle,
+                         capture_output=True, text=True, env=clean_env(), timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "hw3 local score" in run.stdout and "warning" not in run.stdout
+    with zipfile.ZipFile(student_bundle / "runs" / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{problem}.py" for problem in PROBLEMS)
+        assert archive.read("gan.py") == (SOLUTION_DIR / "gan.py").read_bytes()
+    assert "Homework 3 – code" in run.stdout
+
+
 def test_release_to_a_zip_and_bad_outputs(tmp_path):
     archive = release.release(tmp_path / "hw3.zip", check=False)
     with zipfile.ZipFile(archive) as z:
