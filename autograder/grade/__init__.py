@@ -17,8 +17,8 @@ How (details and threat model in autograder/README.md):
   4. This (trusted) process writes the results file atomically.
 """
 import json
+import math
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -30,9 +30,9 @@ from pathlib import Path
 
 from autograder.grade import sandbox
 from autograder.grade.plugin import Verdicts
-from autograder.grade.results import (PROBLEMS, apply_verdict, check_writable, from_spec, gradescope_results,
-                                      number_tests, summary_table, totals, truncate,
-                                      write_json_atomically)
+from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, check_writable, from_spec,
+                                      gradescope_results, number_tests, safe_text, summary_table, totals,
+                                      truncate, write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
@@ -40,9 +40,15 @@ TESTS_DIR = SOURCE_ROOT / "tests"
 DEFAULT_TIMEOUT = 60.0        # per test, when the tests set none (pytest-timeout's ini value otherwise)
 DEFAULT_TIME_LIMIT = 1200.0   # the whole grading run
 DEFAULT_MEMORY_MB = 8192      # address space per test process (torch's CUDA build maps ~3.5 GB at import)
-STARTUP_ALLOWANCE = 180.0     # seconds for a test process to start (import torch, collect) or finish
+STARTUP_ALLOWANCE = 180.0     # wall seconds a problem's share reserves for starting its process
+STARTUP_CPU = 120.0           # CPU seconds a test process may spend before its first test (import torch: ~5)
+STARTUP_WALL = 600.0          # wall seconds of the same (a backstop: a loaded machine is slow, not wrong)
 MAX_RUNS_PER_PROBLEM = 8      # test processes started for one problem (restarts after kills/crashes)
-KILL_GRACE = 10.0             # seconds (plus a quarter of the test's timeout) past which the grader kills a test
+KILL_GRACE = 10.0             # seconds (plus a quarter of the test's budget) past which the grader kills a test
+WALL_BACKSTOP = 4.0           # a test's wall-clock limit, in multiples of its CPU-time limit on one core
+RESULTS_RESERVE = 10.0        # seconds of the whole-run limit kept for stopping processes and writing results
+GRADER_LIMIT = ("Flagged for regrade: stopped by the grader's own time limit, not because of your code "
+                "(the grading machine was too slow or busy); the staff will grade it again.")
 
 __all__ = ["grade", "collect_manifest", "Grade", "GradeError", "SubmissionError", "TESTS_DIR"]
 
@@ -68,22 +74,45 @@ def python_argv() -> list:
     return [sys.executable, "-s"] + (["-P"] if sys.version_info >= (3, 11) else [])
 
 
-def base_env(home: Path, impl_dir: Path) -> dict:
+def data_root() -> Path:
+    """The datasets folder the tests read ($HW3_DATA, else the source's datasets/)."""
+    return Path(os.environ.get("HW3_DATA") or SOURCE_ROOT / "datasets").resolve()
+
+
+def make_runtime(folder: Path) -> Path:
+    """A copy of the provided code a test process imports (hw3/, autograder/grade/): the only source
+    on its PYTHONPATH, so the staff files beside them (solution/, the validate catalogue) are not."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(SOURCE_ROOT / "hw3", folder / "hw3", ignore=ignore)
+    (folder / "autograder").mkdir()
+    shutil.copy2(SOURCE_ROOT / "autograder" / "__init__.py", folder / "autograder" / "__init__.py")
+    shutil.copytree(SOURCE_ROOT / "autograder" / "grade", folder / "autograder" / "grade", ignore=ignore)
+    (folder / "datasets").mkdir()
+    for manifest in (SOURCE_ROOT / "datasets").glob("*.sha256"):   # hw3.datasets reads the checksums here
+        shutil.copy2(manifest, folder / "datasets" / manifest.name)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
+def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None) -> dict:
     """A minimal environment: nothing of ours leaks in except the variables named here."""
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "USER": "student", "LOGNAME": "student",
         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-        "PYTHONPATH": str(SOURCE_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "PYTHONPATH": str(runtime or SOURCE_ROOT), "HW3_DATA": str(data_root()), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1", "PYTHONIOENCODING": "utf-8",
         "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
         "XDG_CACHE_HOME": str(home / ".cache"), "TORCH_HOME": str(home / ".cache" / "torch"),
         "CUDA_VISIBLE_DEVICES": "", "MALLOC_ARENA_MAX": "2", "TQDM_DISABLE": "1",
         "HW3_IMPL": str(impl_dir),
     }
-    for name in ("HW3_DATA", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
         if os.environ.get(name):
             env[name] = os.environ[name]
+    if cores:  # torch's thread pools: one thread per core this grading may use, never more
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(cores)
     for sub in ("tmp", ".config/matplotlib", ".cache"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     return env
@@ -145,6 +174,57 @@ def check_weights(manifest: dict) -> list:
 
 # --- running one problem ----------------------------------------------------------------------
 
+EVENTS = {"start", "report", "finish", "done"}
+PHASES = {"setup", "call", "teardown"}
+OUTCOMES = {"passed", "failed", "skipped"}
+MAX_NODEID = 4096
+PATH_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+~/")
+
+
+def valid_record(record: dict) -> bool:
+    """A record from a test process has exactly the fields and types the plugin sends, with bounded
+    sizes and finite numbers; anything else is ignored (and counted)."""
+    event, nodeid = record.get("event"), record.get("nodeid")
+    if event not in EVENTS:
+        return False
+    if event != "done" and not (isinstance(nodeid, str) and len(nodeid) <= MAX_NODEID):
+        return False
+    if event == "report":
+        score = record.get("score")
+        if record.get("when") not in PHASES or record.get("outcome") not in OUTCOMES:
+            return False
+        if not isinstance(record.get("output", ""), (str, type(None))):
+            return False
+        if score is not None and not finite_number(score):
+            return False
+    if event == "done":
+        return all(value is None or (isinstance(value, int) and not isinstance(value, bool))
+                   for value in (record.get("maxrss_mb"), record.get("vmpeak_mb")))
+    return True
+
+
+def finite_number(value) -> bool:
+    """An int or float (not a bool) that is finite and of a sane size (10**400 is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= 1e15 if isinstance(value, int) else math.isfinite(value)
+
+
+def strip_private_paths(text: str, marker: str) -> str:
+    """``text`` with every path ending in ``marker`` (the private folder, e.g. "1f2e.../impl/") removed,
+    so the student reads gan.py, not the grader's copy. One pass: linear in the length of the text."""
+    parts, floor, found = [], 0, text.find(marker)
+    while found >= 0:
+        start = found
+        while start > floor and text[start - 1] in PATH_CHARACTERS:
+            start -= 1
+        parts.append(text[floor:start])
+        floor = found + len(marker)
+        found = text.find(marker, floor)
+    parts.append(text[floor:])
+    return "".join(parts)
+
+
 @dataclass
 class ProblemRun:
     problem: str
@@ -155,105 +235,165 @@ class ProblemRun:
     processes: int = 0
 
 
+def test_budget(spec: dict, timeout_scale: float = 1.0) -> float:
+    """A test's declared time budget in seconds (pytest-timeout's value, scaled)."""
+    return (spec.get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
+
+
+def test_limits(spec: dict, timeout_scale: float, cores: int) -> tuple:
+    """(CPU seconds, wall seconds) after which the grader stops a test. The budget is the test's
+    declared wall time on an idle machine with ``cores`` cores, so in CPU time it is worth that many
+    cores' worth, plus a margin; the wall limit is a generous backstop for code that sleeps."""
+    budget = test_budget(spec, timeout_scale)
+    cpu = budget * max(1, cores) * 1.25 + KILL_GRACE
+    return cpu, WALL_BACKSTOP * (budget * 1.25 + KILL_GRACE)
+
+
+def test_process_args(manifest: dict, nodeids) -> list:
+    """pytest's arguments in a grading test process (the grader enforces the timeouts, in CPU time, so
+    pytest-timeout's wall-clock alarm is off there)."""
+    root = Path(manifest["rootdir"])
+    return ["-m", "pytest", "-p", "autograder.grade.plugin", "--hw3-channel", "{channel}",
+            "-p", "no:cacheprovider", "-p", "no:timeout", "--rootdir", str(root),
+            *(["-c", manifest["inifile"]] if manifest.get("inifile") else []),
+            "-q", "--tb=short", "--show-capture=no", "--color=no", "-o", "console_output_style=classic",
+            *[str(root / nodeid) for nodeid in nodeids]]
+
+
+def problem_paths(manifest: dict, specs: list) -> list:
+    """What a problem's test process may read of the tests: its own test files, the conftest files and
+    ini file around them, and the tests' data (never another problem's tests)."""
+    root = Path(manifest["rootdir"])
+    files = {Path(s["file"]) for s in specs}
+    paths = set(files)
+    for folder in {f.parent for f in files} | {root}:
+        paths |= {p for p in folder.glob("conftest.py")}
+        paths |= {p for p in folder.iterdir() if p.suffix != ".py" and p.name != "hidden"
+                  and not p.name.startswith(".")} if folder.is_dir() and folder != root.parent else set()
+    if manifest.get("inifile"):
+        paths.add(Path(manifest["inifile"]))
+    return sorted(paths)
+
+
 def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work: Path, *, deadline: float,
-                memory_mb: int, timeout_scale: float = 1.0, private_uid: bool = None) -> ProblemRun:
+                memory_mb: int, isolation: sandbox.Isolation, runtime: Path, timeout_scale: float = 1.0,
+                cores: int = 1) -> ProblemRun:
     """Run one problem's tests in sandboxed pytest processes; restart after a kill or crash."""
     run = ProblemRun(problem, specs)
-    private = re.compile(r"(?:\.\./)*(?:" + re.escape(str(impl_dir.parent.parent)) + "/)?" +
-                         re.escape(impl_dir.parent.name) + "/impl/")
+    marker = f"{impl_dir.parent.name}/impl/"
     rootdir = manifest["rootdir"].rstrip("/") + "/"
 
-    def clean(text: str) -> str:
-        """Paths as the student knows them: gan.py rather than the grader's private copy."""
-        return private.sub("", text).replace(rootdir, "")
+    def clean(text) -> str:
+        """Paths as the student knows them (gan.py, not the private copy); cut to size first."""
+        text = truncate(text if isinstance(text, str) else "", 4 * MAX_TEST_OUTPUT)
+        return strip_private_paths(text, marker).replace(rootdir, "")
 
     by_id = {s["nodeid"]: s for s in specs}
     remaining = [s["nodeid"] for s in specs]
-    private_uid = sandbox.private_uid_mode() is not None if private_uid is None else private_uid
+    read_only = [impl_dir.parent, runtime, data_root(), *problem_paths(manifest, specs)]
     first_test_deaths = 0
     while remaining:
         if time.monotonic() >= deadline:
             for nodeid in remaining:
-                run.verdicts[nodeid] = {"outcome": "failed", "output": "Not run: this problem's share of the "
-                                        "grading time limit ran out before this test started."}
-            run.notes.append(f"{problem}: {len(remaining)} test(s) not run: its share of the grading time ran out")
+                run.verdicts[nodeid] = {"outcome": "failed", "regrade": True, "output": GRADER_LIMIT +
+                                        " This test did not start before this problem's share of the grading "
+                                        "time ran out."}
+            run.notes.append(f"{problem}: {len(remaining)} test(s) not run: its share of the grading time ran "
+                             f"out (flagged for regrade)")
             break
         run.processes += 1
         scratch = work / f"{problem}-{run.processes}-{secrets.token_hex(8)}"
         scratch.mkdir(mode=0o700)
-        lease = sandbox.UidLease() if private_uid else None
+        lease = sandbox.UidLease() if isolation.private_uid else None
         try:
-            env = base_env(scratch, impl_dir)
+            env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
             if lease:
                 for path in [scratch, *scratch.rglob("*")]:
                     os.chown(path, lease.uid, lease.uid)
-            state = {"current": None, "since": time.monotonic(), "started": [], "verdicts": Verdicts(),
-                     "memory": ""}
+            state = {"current": None, "since": time.monotonic(), "cpu_since": 0.0, "started": [],
+                     "verdicts": Verdicts(), "memory": ""}
             pending = set(remaining)
 
             def on_record(record):
-                event, nodeid = record.get("event"), record.get("nodeid")
+                if not valid_record(record):
+                    return False
+                event, nodeid = record["event"], record.get("nodeid")
                 now = time.monotonic()
                 if event == "start" and nodeid in pending and state["current"] is None:
                     state["current"], state["since"] = nodeid, now
+                    state["cpu_since"] = None   # the next check reads where this test's CPU time starts
                     state["started"].append(nodeid)
-                elif event == "report" and nodeid == state["current"] \
-                        and record.get("when") in ("setup", "call", "teardown"):
-                    state["verdicts"].add(nodeid, record["when"], record.get("outcome"),
-                                          str(record.get("output") or ""), record.get("score"))
+                elif event == "report" and nodeid == state["current"]:
+                    state["verdicts"].add(nodeid, record["when"], record["outcome"], clean(record.get("output")),
+                                          record.get("score"))
                 elif event == "finish" and nodeid == state["current"]:
                     verdict = state["verdicts"].verdicts.get(nodeid)
                     if not (verdict and verdict["outcome"]):
                         verdict = {"outcome": "failed", "output": "The test reported no outcome."}
-                    verdict["output"] = clean(verdict["output"])
                     run.verdicts[nodeid] = verdict
                     pending.discard(nodeid)
                     state["current"], state["since"] = None, now
                 elif event == "done" and state["current"] is None:
                     state["memory"] = f"; peak memory {record.get('maxrss_mb')} MB resident, " \
                                       f"{record.get('vmpeak_mb')} MB address space"
+                else:
+                    return False
+                return True
 
-            def limit():
+            def check(cpu_seconds):
+                """Why to stop the test process now, if it must stop: its test's budget (CPU, or the wall
+                backstop), or the grader's own limit (this problem's share of the whole run)."""
+                now = time.monotonic()
+                if now >= deadline:
+                    return "grader", "the grader stopped the test process: this problem's share of the " \
+                                     "grading time limit ran out"
                 current = state["current"]
-                if current is None:
-                    return min(deadline, state["since"] + STARTUP_ALLOWANCE)
-                budget = (by_id[current].get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
-                return min(deadline, state["since"] + budget + KILL_GRACE + 0.25 * budget)
+                if state["cpu_since"] is None:
+                    state["cpu_since"] = cpu_seconds
+                cpu_limit, wall_limit = (STARTUP_CPU, STARTUP_WALL) if current is None else \
+                    test_limits(by_id[current], timeout_scale, cores)
+                if cpu_seconds - state["cpu_since"] > cpu_limit:
+                    return "budget", f"the grader stopped the test process: over {cpu_limit:g} CPU seconds"
+                if now - state["since"] > wall_limit:
+                    return "budget", f"the grader stopped the test process: over {wall_limit:g} s of wall time"
+                return None
 
-            argv = python_argv() + [
-                "-m", "pytest", "-p", "autograder.grade.plugin", "--hw3-channel", "{channel}",
-                "-p", "no:cacheprovider", "--rootdir", manifest["rootdir"],
-                *(["-c", manifest["inifile"]] if manifest.get("inifile") else []),
-                "-q", "--tb=short", "--show-capture=no", "--color=no", "-o", "console_output_style=classic",
-                *[str(Path(manifest["rootdir"]) / nodeid) for nodeid in remaining],
-            ]
-            child = sandbox.run(argv, env=env, cwd=scratch, limits=sandbox.Limits(memory_mb=memory_mb),
-                                uid=lease.uid if lease else None, on_record=on_record, deadline=limit)
+            sandboxed = sandbox.Sandbox(isolation, read_only=read_only, writable=[scratch],
+                                        uid=lease.uid if lease else None)
+            child = sandbox.run(python_argv() + test_process_args(manifest, remaining), env=env, cwd=scratch,
+                                limits=sandbox.Limits(memory_mb=memory_mb), sandbox=sandboxed,
+                                on_record=on_record, check=check)
         finally:
             if lease:
                 lease.close()
             shutil.rmtree(scratch, ignore_errors=True)
         why = child.describe()
         run.log.append(f"{problem}: test process {run.processes}: {why}; {len(state['started'])} test(s) started; "
-                       f"{child.output_bytes} bytes of output" + (f"; {child.bad_records} bad record(s) ignored"
-                                                                  if child.bad_records else "") + state["memory"])
+                       f"{child.cpu_seconds:.1f} CPU s; {child.output_bytes} bytes of output"
+                       + (f"; {child.bad_records} bad record(s) ignored" if child.bad_records else "")
+                       + (f"; {child.leftovers} process(es) survived the uid sweep" if child.leftovers else "")
+                       + state["memory"])
         if child.bad_records:
             run.notes.append(f"{problem}: {child.bad_records} malformed or unauthenticated report(s) from the "
                              f"test process were ignored")
         current = state["current"]
         if current is not None:  # it died (or was killed) inside this test
-            killed_for_time = child.killed and "time limit" in child.killed
-            if killed_for_time and time.monotonic() < deadline:
-                budget = (by_id[current].get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
-                reason = f"Timed out: the test did not finish within its {budget:g} s limit (the grader killed it)."
-            elif killed_for_time:
-                reason = "Stopped: this problem's share of the grading time limit ran out during this test."
+            regrade = child.kind == "grader"
+            if child.kind == "budget":
+                budget = test_budget(by_id[current], timeout_scale)
+                cpu_limit, wall_limit = test_limits(by_id[current], timeout_scale, cores)
+                reason = (f"Timed out: the test did not finish within its {budget:g} s limit (the grader "
+                          f"stopped it after {child.cpu_seconds - (state['cpu_since'] or 0):.0f} CPU seconds, "
+                          f"{time.monotonic() - state['since']:.0f} s of wall time; limits {cpu_limit:g} CPU s, "
+                          f"{wall_limit:g} s wall).")
+            elif regrade:
+                reason = GRADER_LIMIT + " This problem's share of the grading time ran out during this test."
             else:
                 reason = f"The test did not finish: {why}. Your code may have exited the process " \
                          f"(sys.exit/os._exit), crashed, or exhausted the memory limit."
-            tail = clean(child.output[-1500:].strip())
+            tail = clean(child.output[-1500:]).strip()
             output = reason + (f"\n\nLast output of the test process:\n{tail}" if tail else "")
-            run.verdicts[current] = {"outcome": "failed", "output": output}
+            run.verdicts[current] = {"outcome": "failed", "output": output, "regrade": regrade}
             if not by_id[current].get("hidden"):  # hidden tests stay unnamed until their results show
                 run.notes.append(f"{problem}: {current}: {reason}")
             pending.discard(current)
@@ -262,10 +402,12 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
         if not remaining:
             break
         if not state["started"]:
-            message = (f"Not run: the test process stopped before running any test ({why}).\n"
-                       f"Its output ended with:\n{clean(child.output[-2500:].strip())}")
+            regrade = child.kind == "grader"
+            message = ((GRADER_LIMIT + " ") if regrade else "") + \
+                (f"Not run: the test process stopped before running any test ({why}).\n"
+                 f"Its output ended with:\n{clean(child.output[-2500:]).strip()}")
             for nodeid in remaining:
-                run.verdicts[nodeid] = {"outcome": "failed", "output": message}
+                run.verdicts[nodeid] = {"outcome": "failed", "output": message, "regrade": regrade}
             run.notes.append(f"{problem}: {len(remaining)} test(s) not run: the test process stopped before "
                              f"running any test ({why})")
             break
@@ -277,7 +419,6 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             run.notes.append(f"{problem}: {len(remaining)} test(s) not run: the test process kept dying")
             break
     return run
-
 
 # --- the whole submission ---------------------------------------------------------------------
 
@@ -305,9 +446,10 @@ class Grade:
     def student_output(self) -> str:
         """The top-level output students see on Gradescope: visible tests only, plus the notes."""
         where = "at the top of the submission" if self.submission.folder in ("", ".") else \
-            f"in its folder '{self.submission.folder}'"
+            f"in its folder '{safe_text(self.submission.folder, 300)}'"
         head = [f"Graded files found {where}: {', '.join(sorted(self.submission.files)) or 'none'}"]
-        return "\n".join(head + self.notes + ["", summary_table(self.results, visible_only=True, failures=False)])
+        notes = [safe_text(note, 2000) for note in self.notes]
+        return "\n".join(head + notes + ["", summary_table(self.results, visible_only=True, failures=False)])
 
     def gradescope(self) -> dict:
         return gradescope_results(self.results, self.seconds, self.student_output())
@@ -317,22 +459,39 @@ class Grade:
         return summary_table(self.results, notes=self.warnings + self.notes)
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity: grade-all gives each worker its own)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
           manifest: dict = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-          timeout_scale: float = 1.0, private_uid: bool = None, log=None) -> Grade:
-    """Grade ``submission`` (folder or .zip); write Gradescope results to ``output`` if given.
+          timeout_scale: float = 1.0, isolation: str = "auto", log=None) -> Grade:
+    """Grade ``submission`` (folder or .zip); write Gradescope results to ``output`` if given, first
+    before any student code runs (every test "not graded yet", flagged for regrade), then again as each
+    problem finishes, so a grading killed from outside still leaves a valid file.
 
-    Raises SubmissionError (unreadable submission), GradeError (unusable tests or output path).
+    ``isolation``: "auto" (namespaces; as root, refuse to grade if they cannot be set up), "namespaces",
+    "uid" or "none" (see ``sandbox``). Raises SubmissionError (unreadable submission), GradeError
+    (unusable tests or output path, or no sandbox).
     """
     started = time.monotonic()
-    deadline = started + time_limit
+    deadline = started + time_limit - RESULTS_RESERVE
     say = log or (lambda message: None)
     if output is not None:
         try:
             output = check_writable(output)
         except ValueError as error:
             raise GradeError(str(error)) from None
+    try:
+        chosen = sandbox.choose(isolation)
+    except sandbox.IsolationError as error:
+        raise GradeError(str(error)) from None
     sandbox.become_subreaper()
+    cores = available_cores()
     with tempfile.TemporaryDirectory(prefix="hw3-grade-") as work:
         work = Path(work)
         work.chmod(0o711)  # sandboxed processes may pass through, not list
@@ -342,20 +501,30 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         if manifest is None:
             say("collecting the tests")
             manifest = collect_manifest(tests_dir, keyword, markexpr, workdir=work)
+        runtime = make_runtime(work / secrets.token_hex(8))
         warnings = check_weights(manifest)
         notes = list(found.notes)
-        mode = sandbox.private_uid_mode() if private_uid is None else ("" if private_uid else None)
-        logs = ["sandbox: " + ("no private uid (not root, or setpriv unavailable): the student's code runs as "
-                               "this user" if mode is None else "a private uid per test process" +
-                               (f", keeping only CAP_{mode.upper()} (this Python is not readable by other users)"
-                                if mode else ""))]
+        logs = [f"sandbox: {chosen.describe()}", f"cores: {cores} (torch threads per test process)"]
         verdicts = {}
+        not_yet = {"outcome": "failed", "regrade": True,
+                   "output": GRADER_LIMIT + " Grading stopped before this test ran."}
+
+        def report() -> Grade:
+            results = [apply_verdict(from_spec(spec), verdicts.get(spec["nodeid"], not_yet))
+                       for spec in manifest["tests"]]
+            return Grade(number_tests(results), notes, logs, found, time.monotonic() - started, warnings)
+
+        def save():
+            if output is not None:
+                write_json_atomically(report().gradescope(), output)
+
+        save()
         to_run = [p for p in PROBLEMS if any(t["problem"] == p for t in manifest["tests"])
                   and f"{p}.py" in found.files]
 
         def budget(problem):
-            return sum((t.get("timeout") or DEFAULT_TIMEOUT) * timeout_scale
-                       for t in manifest["tests"] if t["problem"] == problem) + STARTUP_ALLOWANCE
+            return sum(test_budget(t, timeout_scale) for t in manifest["tests"] if t["problem"] == problem) \
+                + STARTUP_ALLOWANCE
         for problem in PROBLEMS:
             specs = [t for t in manifest["tests"] if t["problem"] == problem]
             filename = f"{problem}.py"
@@ -370,29 +539,40 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                     verdicts[spec["nodeid"]] = {"outcome": "failed", "output": message}
                 continue
             say(f"running {len(specs)} test(s) of {problem}")
-            # Each problem sees only its own file, in a fresh folder written from memory just before its
-            # run: an earlier problem's code cannot have prepared or altered it.
-            impl_dir = work / secrets.token_hex(8) / "impl"
-            impl_dir.mkdir(parents=True)
-            impl_dir.parent.chmod(0o711)
-            (impl_dir / filename).write_bytes(sources[filename])
-            (impl_dir / filename).chmod(0o644)
-            impl_dir.chmod(0o755)
             # A fair share of the time left -- in proportion to the problems' declared test timeouts --
             # so that a problem that hangs cannot starve the ones after it.
             now = time.monotonic()
             budgets = [budget(p) for p in to_run[to_run.index(problem):]]
             share = now + max(0.0, deadline - now) * budgets[0] / sum(budgets)
-            run = run_problem(problem, specs, manifest, impl_dir, work, deadline=share, memory_mb=memory_mb,
-                              timeout_scale=timeout_scale, private_uid=private_uid)
+            try:
+                run = run_problem(problem, specs, manifest, private_copy(work, filename, sources[filename]), work,
+                                  deadline=share, memory_mb=memory_mb, isolation=chosen, runtime=runtime,
+                                  timeout_scale=timeout_scale, cores=cores)
+            except Exception as error:  # noqa: BLE001 -- a grader fault costs this problem only, flagged
+                run = ProblemRun(problem, specs)
+                for spec in specs:
+                    run.verdicts[spec["nodeid"]] = {"outcome": "failed", "regrade": True, "output":
+                                                    "Flagged for regrade: the grader failed while grading this "
+                                                    "problem (not your code's fault); the staff will look."}
+                run.notes.append(f"{problem}: the grader failed on this problem (flagged for regrade)")
+                run.log.append(f"{problem}: GRADER ERROR {type(error).__name__}: {safe_text(error, 2000)}")
             verdicts.update(run.verdicts)
             notes += run.notes
             logs += run.log
-        results = []
-        for spec in manifest["tests"]:
-            verdict = verdicts.get(spec["nodeid"], {"outcome": "failed", "output": "Not run."})
-            results.append(apply_verdict(from_spec(spec), verdict))
-    report = Grade(number_tests(results), notes, logs, found, time.monotonic() - started, warnings)
+            save()
+    final = report()
     if output is not None:
-        write_json_atomically(report.gradescope(), output)
-    return report
+        write_json_atomically(final.gradescope(), output)
+    return final
+
+
+def private_copy(work: Path, filename: str, source: bytes) -> Path:
+    """A fresh folder holding only this problem's file, written from memory just before its run: an
+    earlier problem's code cannot have prepared or altered it. Returns the folder (``.../impl``)."""
+    impl_dir = work / secrets.token_hex(8) / "impl"
+    impl_dir.mkdir(parents=True)
+    impl_dir.parent.chmod(0o711)
+    (impl_dir / filename).write_bytes(source)
+    (impl_dir / filename).chmod(0o644)
+    impl_dir.chmod(0o755)
+    return impl_dir

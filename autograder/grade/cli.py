@@ -6,7 +6,16 @@ import sys
 from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, TESTS_DIR, GradeError, SubmissionError,
-                              grade)
+                              grade, sandbox)
+
+
+def safe_console():
+    """Nothing a submission wrote can crash our printing (lone surrogates, odd encodings)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
 
 
 def _common(parser):
@@ -20,28 +29,40 @@ def _common(parser):
                         help=f"whole-run limit per submission (default {DEFAULT_TIME_LIMIT:g})")
     parser.add_argument("--memory-mb", metavar="MB", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"address-space cap of each test process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--isolation", choices=("auto", *sandbox.MODES), default="auto",
+                        help="how student code is contained: auto (default: namespaces; as root, grading refuses "
+                             "to start without them), namespaces (bubblewrap), uid (root only: a private uid, "
+                             "no namespaces), none (trusted code only: runs as you)")
 
 
 def configure_grade(parser):
-    parser.add_argument("submission", metavar="SUBMISSION",
+    parser.add_argument("submission", metavar="SUBMISSION", nargs="?",
                         help="a folder or .zip holding any of cnn.py, contrastive.py, cvae.py, gan.py")
     parser.add_argument("-o", "--output", metavar="RESULTS_JSON", type=Path,
                         help="write Gradescope's results.json here (atomically)")
     _common(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the total")
     parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)  # grade-all's shared test list
+    parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)       # grade-all: submission and output
 
 
 def run_grade(args) -> int:
+    safe_console()
     if args.time_limit <= 0 or args.memory_mb < 0:
         print("error: --time-limit must be positive and --memory-mb at least 0", file=sys.stderr)
+        return 2
+    if args.job:  # grade-all names the submission in a root-only file, never on a visible command line
+        job = json.loads(args.job.read_text())
+        args.submission, args.output = job["submission"], Path(job["output"])
+    if not args.submission:
+        print("error: name the SUBMISSION to grade (a folder or .zip)", file=sys.stderr)
         return 2
     manifest = json.loads(args.manifest.read_text()) if args.manifest else None
     log = (lambda message: None) if args.quiet else (lambda message: print(f"grade: {message}", flush=True))
     try:
         report = grade(args.submission, args.output, tests_dir=args.tests, keyword=args.keyword,
                        markexpr=args.markexpr, manifest=manifest, time_limit=args.time_limit,
-                       memory_mb=args.memory_mb, log=log)
+                       memory_mb=args.memory_mb, isolation=args.isolation, log=log)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -65,13 +86,17 @@ def configure_grade_all(parser):
 
 
 def run_grade_all(args) -> int:
+    safe_console()
     from autograder.grade.batch import grade_all
     try:
         rows = grade_all(args.folder, args.output, jobs=args.jobs, tests_dir=args.tests, keyword=args.keyword,
-                         markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb)
+                         markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb,
+                         isolation=args.isolation)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     errors = sum(not row["status"].startswith("graded") for row in rows)
-    print(f"{len(rows)} submission(s) graded ({errors} with errors): {args.output / 'gradebook.csv'}")
+    flagged = sum(bool(row["regrade"]) for row in rows)
+    print(f"{len(rows)} submission(s) graded ({errors} with errors, {flagged} flagged for regrade): "
+          f"{args.output / 'gradebook.csv'}")
     return 0

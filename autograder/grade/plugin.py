@@ -31,13 +31,15 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, apply_verdict, check_writ
 MAX_CAPTURED = 1500  # characters of a failing test's captured output shown to the student
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser, pluginmanager):
     group = parser.getgroup("hw3-autograder", "Homework 3 autograder (gradescope-utils metadata)")
     group.addoption("--gradescope-results", metavar="PATH", default=None,
                     help="write the results of this run in Gradescope's format to PATH and print "
                          "points per problem (trusted code only: no isolation)")
     group.addoption("--hw3-manifest", metavar="PATH", default=None, help=argparse.SUPPRESS)
     group.addoption("--hw3-channel", metavar="KEY_FD,OUT_FD", default=None, help=argparse.SUPPRESS)
+    if not pluginmanager.has_plugin("timeout"):  # the grader runs with -p no:timeout: it enforces them itself
+        parser.addini("timeout", "per-test budget in seconds (enforced by the grader, in CPU time)")
 
 
 # --- per-test metadata ------------------------------------------------------------------------
@@ -162,6 +164,8 @@ class Verdicts:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): per-test budget, enforced by the grader")
     if config.getoption("--hw3-channel"):
         config.pluginmanager.register(Channel(config.getoption("--hw3-channel")), "hw3-channel")
     if config.getoption("--hw3-manifest"):
@@ -183,12 +187,22 @@ def pytest_runtest_call(item):
     yield
 
 
+def plain_score(value):
+    """A @partial_credit score as a float (numpy scalars included), or None if it is not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if call.when == "call":
-        report.hw3_score = vars(getattr(item, "function", None) or (lambda: 0)).get("__score__")
+        report.hw3_score = plain_score(vars(getattr(item, "function", None) or (lambda: 0)).get("__score__"))
         report.hw3_hide_errors = getattr(getattr(item, "function", None), "__hide_errors__", None)
 
 

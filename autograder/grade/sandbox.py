@@ -1,18 +1,27 @@
-"""Running untrusted code in a child process: limits, an unprivileged uid, deadlines, a bounded output
+"""Running untrusted code in a child process: isolation, limits, CPU-time deadlines, a bounded output
 buffer, an authenticated record channel, and leaving nothing behind.
 
-What this gives (see autograder/README.md for the threat model):
-  * its own session and process group; resource limits: address space (memory), file size, no
-    core dumps, a process count (with a private uid); first in line for the kernel's OOM killer;
-    no new privileges; killed if the grader dies;
-  * when the grader runs as root (Gradescope, a container): a fresh uid/gid of its own, not in any
-    group, so it cannot signal or trace the grader or other problems' processes, nor write the
-    grader's files (results included) or other problems' scratch folders;
-  * a watchdog: the caller's deadline is checked at least every half second; past it the whole
-    process group -- and every process of the private uid, or every orphan reparented to the
-    grader -- is killed;
-  * output kept to a bounded head and tail however much is printed;
-  * records read from a pipe, each one's HMAC checked against a key the child reads once.
+Three isolation modes (see autograder/README.md for the threat model), chosen by ``choose``:
+
+``namespaces`` (the default; as root it is required unless another mode is asked for)
+    bubblewrap (Debian's ``bwrap``) puts the child in its own PID, mount, network, IPC and UTS
+    namespaces: it sees only the paths the caller names (read-only, its scratch folder read-write),
+    private size-limited tmpfs on /tmp, /var/tmp and /dev/shm, a /proc holding only its own
+    processes, and no network. As root it also runs under a fresh private uid (``setpriv``: no groups,
+    no capabilities, no new privileges). Killing bwrap kills the namespace's init, and the kernel
+    then kills every process in it: nothing outlives the child, whatever it forked.
+``uid`` (root only, explicit: a container that refuses namespaces)
+    a private uid per child, no namespaces. Its processes are killed by uid (by the grader itself,
+    as root: the child cannot signal it), its files in /tmp, /var/tmp and /dev/shm are removed after.
+    It can read every world-readable file and use the network.
+``none`` (explicit, or without root where user namespaces are unavailable)
+    the grader's own uid; a process group and, for orphans, a subreaper sweep. Isolation against
+    accidents only.
+
+In every mode: resource limits (address space, file size, processes, no core dumps), first in line
+for the kernel's OOM killer, a watchdog checked every half second (per-test budgets in CPU seconds
+of the child's whole process tree, wall-clock backstops), output kept to a bounded head and tail,
+records read from a pipe with each one's HMAC checked against a key the child reads once.
 """
 import ctypes
 import fcntl
@@ -28,20 +37,28 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 UID_BASE = int(os.environ.get("HW3_GRADER_UID_BASE", 2_100_000_000))
 UID_POOL = 4096
-LOCK_DIR = Path(os.environ.get("HW3_GRADER_LOCK_DIR", "/tmp/hw3-autograder-uids"))
+LOCK_DIR = Path(os.environ.get("HW3_GRADER_LOCK_DIR") or
+                ("/run/hw3-autograder-uids" if os.path.isdir("/run") else "/tmp/hw3-autograder-uids"))
 MAX_RECORD = 1 << 20          # a record line longer than this is a protocol violation
 PROCESSES = 512               # default RLIMIT_NPROC of a private uid (processes and threads)
+TMPFS_MB = {"/tmp": 512, "/var/tmp": 64, "/dev/shm": 64}   # the sandbox's private scratch file systems
+MODES = ("namespaces", "uid", "none")
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
 except OSError:  # not Linux
     _libc = None
+
+
+class IsolationError(Exception):
+    """The sandbox asked for cannot be set up here (grading must not start)."""
 
 
 def is_root() -> bool:
@@ -54,18 +71,25 @@ def become_subreaper() -> bool:
     return bool(_libc) and _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
+# --- private uids -----------------------------------------------------------------------------
+
 class UidLease:
-    """A uid (and gid of the same number) nobody else is using, held through a lock file until closed."""
+    """A uid (and gid of the same number) nobody else is using, held through a lock file until closed.
+    Refuses (IsolationError) when the lock folder could have been prepared by someone else."""
 
     def __init__(self):
-        LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-        info = LOCK_DIR.lstat()
-        if info.st_uid != 0 or info.st_mode & 0o077 or not LOCK_DIR.is_dir() or LOCK_DIR.is_symlink():
-            raise RuntimeError(f"{LOCK_DIR} must be a folder owned by root with mode 0700")
+        try:
+            LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+            info = LOCK_DIR.lstat()
+        except OSError as error:
+            raise IsolationError(f"cannot create the uid lock folder {LOCK_DIR}: {error.strerror}") from None
+        if LOCK_DIR.is_symlink() or not LOCK_DIR.is_dir() or info.st_uid != 0 or info.st_mode & 0o077:
+            raise IsolationError(f"{LOCK_DIR} must be a folder owned by root with mode 0700 (it is not: "
+                                 f"someone else may have prepared it); remove it and grade again")
         start = secrets.randbelow(UID_POOL)
         for i in range(UID_POOL):
             uid = UID_BASE + (start + i) % UID_POOL
-            fd = os.open(LOCK_DIR / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            fd = os.open(LOCK_DIR / f"{uid}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -73,7 +97,7 @@ class UidLease:
                 continue
             self.uid, self._fd = uid, fd
             return
-        raise RuntimeError(f"no free sandbox uid in [{UID_BASE}, {UID_BASE + UID_POOL})")
+        raise IsolationError(f"no free sandbox uid in [{UID_BASE}, {UID_BASE + UID_POOL})")
 
     def close(self):
         if self._fd is not None:
@@ -87,20 +111,7 @@ class UidLease:
         self.close()
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid``: a helper that becomes ``uid`` calls kill(-1), which
-    reaches exactly the processes that uid may signal (its own)."""
-    code = ("import os, signal\nfor _ in range(3):\n    try:\n        os.kill(-1, signal.SIGKILL)\n"
-            "    except ProcessLookupError:\n        break\n")
-    subprocess.run(setpriv_prefix(uid, private_uid_mode()) + [sys.executable, "-S", "-c", code],
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60, cwd="/", env={})
-
-
-_SETPRIV = {}
-
-
-def setpriv_prefix(uid: int, caps: str = None) -> list:
+def setpriv_prefix(uid: int, caps: str = "") -> list:
     """argv prefix that runs a command as ``uid``/``uid`` with no supplementary groups, no new privileges,
     and no capabilities except ``caps`` (e.g. "dac_read_search") kept as ambient capabilities."""
     keep = f",+{caps}" if caps else ""
@@ -108,70 +119,256 @@ def setpriv_prefix(uid: int, caps: str = None) -> list:
               f"--bounding-set=-all{keep}", f"--inh-caps=-all{keep}"]
     if caps:
         prefix.append(f"--ambient-caps=-all{keep}")
-    if _SETPRIV.get("pdeathsig"):
-        prefix.append("--pdeathsig=KILL")
     return prefix + ["--"]
 
 
-def private_uid_mode():
-    """How sandboxed processes get a private uid here: None (not root, or setpriv missing or unable to
-    run our Python as another user), "" (plain), or "dac_read_search" (this Python installation is not
-    readable by other users, e.g. pyenv under /root: the sandbox keeps read access to files, nothing
-    else). Probed once per process."""
-    if "mode" in _SETPRIV:
-        return _SETPRIV["mode"]
-    _SETPRIV["mode"] = None
-    if not is_root() or not shutil.which("setpriv"):
-        return None
-    try:
-        help_text = subprocess.run(["setpriv", "--help"], capture_output=True, text=True, timeout=30).stdout
-        _SETPRIV["pdeathsig"] = "--pdeathsig" in help_text
-        with UidLease() as lease:
-            for caps in ("", "dac_read_search"):
-                probe = subprocess.run(setpriv_prefix(lease.uid, caps) + [sys.executable, "-s", "-c",
-                                       "import sys; print(sys.base_prefix)"], capture_output=True, text=True,
-                                       timeout=60, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-                if probe.returncode == 0 and probe.stdout.strip() == sys.base_prefix:
-                    _SETPRIV["mode"] = caps
-                    break
-    except (OSError, subprocess.SubprocessError, RuntimeError):
-        pass
-    return _SETPRIV["mode"]
-
-
-def _proc_children():
-    """[(pid, uid, start time)] of our direct children, read from /proc."""
-    me = os.getpid()
+def pids_of_uid(uid: int) -> list:
+    """Every process whose /proc entry belongs to ``uid`` (its effective uid)."""
     found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def kill_uid(uid: int, within: float = 10.0) -> int:
+    """SIGKILL every process of ``uid`` until none is left (or ``within`` seconds pass): done by the
+    grader itself, as root, so nothing the uid runs can stop or kill the sweep. Returns how many
+    processes were left (0 when the sweep finished)."""
+    stop = time.monotonic() + within
+    while True:
+        pids = pids_of_uid(uid)
+        if not pids or time.monotonic() > stop:
+            return len(pids)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        reap_children()
+        time.sleep(0.01)
+
+
+def remove_files_of_uid(uid: int, folders=tuple(TMPFS_MB)) -> None:
+    """Delete what ``uid`` left at the top of the shared scratch folders (uid mode only: with
+    namespaces these are private tmpfs that vanish with the sandbox)."""
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+# --- choosing the isolation -------------------------------------------------------------------
+
+@dataclass
+class Isolation:
+    mode: str                        # one of MODES
+    private_uid: bool = False        # a fresh uid per child (root only)
+    caps: str = ""                   # capability kept in uid mode when Python is unreadable to others
+    user_namespace: bool = False     # namespaces without root (bwrap --unshare-user)
+
+    def describe(self) -> str:
+        if self.mode == "namespaces":
+            return ("namespaces: PID, mount, network, IPC and UTS namespaces (bubblewrap); only the grading "
+                    "files visible, read-only; private /tmp, /var/tmp, /dev/shm; no network; "
+                    + ("a private uid per test process" if self.private_uid else
+                       "the grader's own uid, mapped in a user namespace (not root)"))
+        if self.mode == "uid":
+            return ("uid: a private uid per test process" + (f" keeping CAP_{self.caps.upper()} (this Python "
+                    f"is not readable by other users)" if self.caps else "") + "; NOT isolated: files readable "
+                    "by all users (other submissions, the staff files), the network, /proc")
+        return ("none: the student's code runs as this user, with the same view of files, processes and the "
+                "network as the grader (trusted code only)")
+
+
+_CHOSEN = {}
+
+
+def choose(requested: str = "auto") -> Isolation:
+    """The isolation to grade with. ``auto``: namespaces, which as root must work (else IsolationError:
+    fail closed); without root, namespaces if user namespaces work, else none. ``namespaces``/``uid``:
+    exactly that or IsolationError. ``none``: none (an explicit choice for trusted code)."""
+    if requested not in ("auto", *MODES):
+        raise IsolationError(f"unknown isolation {requested!r}: choose auto, {', '.join(MODES)}")
+    if requested in _CHOSEN:
+        return _CHOSEN[requested]
+    if requested == "none":
+        chosen = Isolation("none")
+    elif requested == "uid":
+        if not is_root():
+            raise IsolationError("--isolation uid needs root (it runs each test process as a private uid)")
+        chosen = Isolation("uid", private_uid=True, caps=_probe_uid_caps())
+    else:
+        problem = _probe_namespaces()
+        if problem is None:
+            chosen = Isolation("namespaces", private_uid=is_root(), user_namespace=not is_root())
+        elif requested == "namespaces" or is_root():
+            raise IsolationError(
+                f"cannot set up the grading sandbox (namespaces): {problem}. Grading untrusted code without "
+                f"it is refused. Install bubblewrap (apt-get install bubblewrap) in a machine or container "
+                f"that allows namespaces; or choose explicitly: --isolation uid (a private uid only: other "
+                f"files and the network stay reachable) or --isolation none (trusted code only)")
+        else:
+            chosen = Isolation("none")
+    _CHOSEN[requested] = chosen
+    return chosen
+
+
+def _probe_uid_caps() -> str:
+    """"" if a private uid can start this Python, "dac_read_search" if it needs to read files it may not
+    (pyenv under /root); IsolationError if neither works."""
+    if not shutil.which("setpriv"):
+        raise IsolationError("setpriv (util-linux) is not installed")
+    with UidLease() as lease:
+        for caps in ("", "dac_read_search"):
+            if _runs(setpriv_prefix(lease.uid, caps)):
+                return caps
+    raise IsolationError("a private uid cannot run this Python (setpriv failed)")
+
+
+def _probe_namespaces():
+    """None when a bubblewrap sandbox can run this Python here, else why not."""
+    if not shutil.which("bwrap"):
+        return "bubblewrap (bwrap) is not installed"
+    if not shutil.which("setpriv") and is_root():
+        return "setpriv (util-linux) is not installed"
+    lease = UidLease() if is_root() else None
+    try:
+        isolation = Isolation("namespaces", private_uid=lease is not None, user_namespace=lease is None)
+        prefix = bwrap_prefix(isolation, read_only=python_paths(), writable=[], cwd=Path("/tmp"),
+                              uid=lease.uid if lease else None)
+        return None if _runs(prefix) else "a test sandbox could not start (bwrap or setpriv failed)"
+    finally:
+        if lease:
+            lease.close()
+
+
+def _runs(prefix: list) -> bool:
+    try:
+        probe = subprocess.run(prefix + [sys.executable, "-s", "-c", "import sys; print(sys.base_prefix)"],
+                               capture_output=True, text=True, timeout=60, cwd="/",
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0 and probe.stdout.strip() == sys.base_prefix
+
+
+# --- the bubblewrap sandbox -------------------------------------------------------------------
+
+def python_paths() -> list:
+    """What this Python needs to run: its installation and its virtual environment (never the rest of
+    sys.path, which may hold the staff's source tree)."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
+    return sorted(p for p in paths if p.exists() and p != Path("/"))
+
+
+def _system_binds() -> list:
+    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(name):
+            args += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            args += ["--ro-bind", name, name]
+    return args
+
+
+def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None) -> list:
+    """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``."""
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if isolation.user_namespace:
+        args += ["--unshare-user"]
+    args += _system_binds() + ["--proc", "/proc", "--dev", "/dev"]
+    for folder, megabytes in TMPFS_MB.items():
+        args += ["--perms", "1777", "--size", str(megabytes << 20), "--tmpfs", folder]
+    covered, binds = {Path("/usr"), Path("/etc")}, []
+    for path in sorted({Path(p) for p in read_only}, key=lambda p: len(p.parts)):
+        if path.exists() and not any(parent in covered for parent in (path, *path.parents)):
+            binds += ["--ro-bind", str(path), str(path)]
+            covered.add(path)
+    for path in writable:
+        binds += ["--bind", str(path), str(path)]
+    # The folders leading to what is bound, made traversable (bwrap would copy a host mode such as
+    # /root's 0700, which a private uid cannot pass), listing nothing but what is bound below them.
+    ancestors = {parent for path in [*covered, *map(Path, writable)] for parent in path.parents}
+    for folder in sorted(ancestors - {Path("/")} - set(map(Path, TMPFS_MB)), key=lambda p: len(p.parts)):
+        if not any(parent in covered for parent in (folder, *folder.parents)):
+            args += ["--perms", "0755", "--dir", str(folder)]
+    args += binds
+    args += ["--chdir", str(cwd), "--"]
+    if uid is not None:
+        args += setpriv_prefix(uid)
+    return args
+
+
+# --- process trees ----------------------------------------------------------------------------
+
+def _proc_table() -> dict:
+    """{pid: (ppid, cpu ticks incl. reaped children, start time)} of every process, from /proc."""
+    table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) != me:
-                continue
-            with open(f"/proc/{entry}/status") as f:
-                uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
-            found.append((int(entry), uid, int(fields[19])))
-        except (OSError, ValueError, IndexError, StopIteration):
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]), int(fields[19]))
+        except (OSError, ValueError, IndexError):
             continue
-    return found
+    return table
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system, reaped children included) of ``root`` and all its descendants."""
+    table = _proc_table()
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            total += table[pid][1]
+            todo += children.get(pid, [])
+    return total / CLOCK_TICKS
+
+
+def reap_children() -> None:
+    """Reap every exited child (orphans reparented to us included) without blocking."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 _LIVE = set()   # pids of the sandboxed processes running now (several may run at once, in threads)
 
 
-def kill_orphans(uid=None, since=None, exclude=()) -> None:
-    """Kill and reap the processes reparented to us (we are a subreaper) that belong to a sandbox:
-    those running as ``uid``, or without a uid those started at or after ``since`` (clock ticks),
-    never a sandboxed process still being run."""
-    if not os.path.isdir("/proc"):
-        return
-    for _ in range(20):
-        orphans = [pid for pid, puid, start in _proc_children()
-                   if pid not in exclude and pid not in _LIVE
-                   and (puid == uid if uid is not None else since is not None and start >= since)]
+def kill_orphans(since: int, exclude=()) -> None:
+    """Kill and reap the processes reparented to us (we are a subreaper) that were started at or after
+    ``since`` (clock ticks), never a sandboxed process still being run (mode none only)."""
+    me = os.getpid()
+    for _ in range(50):
+        orphans = [pid for pid, (ppid, _, start) in _proc_table().items()
+                   if ppid == me and pid not in exclude and pid not in _LIVE and start >= since]
         if not orphans:
             return
         for pid in orphans:
@@ -179,13 +376,15 @@ def kill_orphans(uid=None, since=None, exclude=()) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.05)
+        time.sleep(0.02)
         for pid in orphans:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
 
+
+# --- the child --------------------------------------------------------------------------------
 
 class Bounded:
     """Keeps the first ``head`` and last ``tail`` bytes of a stream, and counts the rest."""
@@ -202,7 +401,7 @@ class Bounded:
             self.head += data[:room]
             data = data[room:]
         if data:
-            self.tail += data
+            self.tail += data[-self.tail_max:]
             del self.tail[:-self.tail_max]
 
     def text(self) -> str:
@@ -222,10 +421,13 @@ class Limits:
 class ChildResult:
     returncode: int = None
     killed: str = ""                  # why the grader killed it, if it did
+    kind: str = ""                    # "budget" (the test's own CPU or wall budget) or "grader" (its limits)
     output: str = ""                  # bounded stdout+stderr
     output_bytes: int = 0
-    bad_records: int = 0              # records that failed authentication or parsing
+    bad_records: int = 0              # records that failed authentication, parsing or validation
     records: int = 0                  # authenticated records received (not kept: a child could flood them)
+    cpu_seconds: float = 0.0          # of the whole process tree, at the last check
+    leftovers: int = 0                # processes the uid sweep could not kill (should be 0)
 
     def describe(self) -> str:
         if self.killed:
@@ -271,33 +473,62 @@ def _clock_ticks_now() -> int:
     """The current time in /proc's start-time unit (clock ticks since boot)."""
     try:
         with open("/proc/uptime") as f:
-            return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")) - 1
+            return int(float(f.read().split()[0]) * CLOCK_TICKS) - 1
     except OSError:
+        return 0
+
+
+def parse_record(line: bytes, key: bytes):
+    """The record (a dict) of one authenticated channel line, or None. Never raises."""
+    try:
+        mac, payload = line.split(b" ", 1)
+        if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).hexdigest().encode()):
+            return None
+        record = json.loads(payload.decode("utf-8"))
+    except Exception:  # noqa: BLE001 -- malformed in any way (bad UTF-8, deep nesting, ...): not a record
         return None
+    return record if isinstance(record, dict) else None
 
 
-def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=None, poll=0.5) -> ChildResult:
-    """Run ``argv`` sandboxed until it exits or ``deadline()`` (a time.monotonic() value, re-read after
-    every record) passes. Each authenticated record (a dict) is passed to ``on_record`` as it arrives.
+@dataclass
+class Sandbox:
+    """Where a child runs: its isolation, the paths it may read and write, its uid (a lease)."""
+    isolation: Isolation
+    read_only: list = field(default_factory=list)
+    writable: list = field(default_factory=list)
+    uid: int = None
 
-    The child receives ``--hw3-channel KEY_FD,OUT_FD``-style fds through the ``{channel}`` placeholder
-    in argv.
+    def prefix(self, cwd: Path) -> list:
+        if self.isolation.mode == "namespaces":
+            return bwrap_prefix(self.isolation, read_only=[*python_paths(), *self.read_only],
+                                writable=self.writable, cwd=cwd, uid=self.uid)
+        if self.isolation.mode == "uid":
+            return setpriv_prefix(self.uid, self.isolation.caps)
+        return []
+
+
+def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, check=None,
+        poll=0.5) -> ChildResult:
+    """Run ``argv`` in ``sandbox`` until it exits or ``check(cpu_seconds)`` returns a reason to stop it
+    (``(kind, message)``; called after every record and at least every ``poll`` seconds with the CPU
+    seconds of the child's whole process tree). Each authenticated record (a dict) is passed to
+    ``on_record``; a False return counts it as bad.
+
+    The child receives ``KEY_FD,OUT_FD`` through the ``{channel}`` placeholder in argv.
     """
     key = secrets.token_bytes(32)
     key_r, key_w = os.pipe()
     chan_r, chan_w = os.pipe()
     os.write(key_w, key)
     os.close(key_w)
-    argv = [a.replace("{channel}", f"{key_r},{chan_w}") for a in argv]
+    argv = sandbox.prefix(Path(cwd)) + [a.replace("{channel}", f"{key_r},{chan_w}") for a in argv]
     result = ChildResult()
     out = Bounded()
     since = _clock_ticks_now()
-    if uid is not None:
-        argv = setpriv_prefix(uid, private_uid_mode()) + argv
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 cwd=cwd, env=env, pass_fds=(key_r, chan_w), start_new_session=True,
-                                preexec_fn=_preexec(limits, uid is not None))
+                                preexec_fn=_preexec(limits, sandbox.uid is not None))
     finally:
         os.close(key_r)
         os.close(chan_w)
@@ -310,49 +541,47 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
     expected_seq = 1
     open_streams = 2
     exited_at = None
+    last_check = 0.0
 
     def handle(line: bytes):
         nonlocal expected_seq
-        try:
-            mac, payload = line.decode().split(" ", 1)
-            good = hmac.compare_digest(mac, hmac.new(key, payload.encode(), hashlib.sha256).hexdigest())
-            record = json.loads(payload) if good else None
-        except (ValueError, UnicodeDecodeError):
-            record = None
-        if not isinstance(record, dict) or record.get("seq") != expected_seq:
+        record = parse_record(line, key)
+        if record is None or record.get("seq") != expected_seq:
             result.bad_records += 1
             return
         expected_seq += 1
         result.records += 1
-        if on_record:
-            on_record(record)
+        if on_record and on_record(record) is False:
+            result.bad_records += 1
 
-    def kill(reason=""):
+    def kill(reason=None):
         if reason and not result.killed:
-            result.killed = reason
+            result.kind, result.killed = reason
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)   # namespaces: bwrap, and with it the whole namespace
         except (ProcessLookupError, PermissionError):
             pass
-        if uid is not None:
-            kill_uid(uid)
-        elif proc.poll() is not None:
-            kill_orphans(since=since, exclude={proc.pid})
+        if sandbox.isolation.mode == "uid":
+            result.leftovers = kill_uid(sandbox.uid)
+        elif sandbox.isolation.mode == "none" and proc.poll() is not None:
+            kill_orphans(since, exclude={proc.pid})
 
     try:
         while open_streams:
             now = time.monotonic()
-            limit = deadline() if deadline else None
-            if limit is not None and now > limit and not result.killed:
-                kill("the grader stopped the test process: time limit exceeded")
-                exited_at = exited_at or now
+            if exited_at is None and check and not result.killed and now - last_check >= poll / 2:
+                last_check = now
+                result.cpu_seconds = tree_cpu_seconds(proc.pid)
+                reason = check(result.cpu_seconds)
+                if reason:
+                    kill(reason)
+                    exited_at = now
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
                 kill()  # leftover processes of the sandbox (daemons) hold the pipes open
             if exited_at is not None and now - exited_at > 5:
                 break
-            timeout = poll if limit is None else max(0.0, min(poll, limit - now))
-            for key_, _ in selector.select(timeout):
+            for key_, _ in selector.select(poll):
                 data = os.read(key_.fileobj.fileno(), 65536)
                 if not data:
                     selector.unregister(key_.fileobj)
@@ -373,7 +602,10 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
         kill()
         proc.wait()
         _LIVE.discard(proc.pid)
-        kill_orphans(uid=uid, since=None if uid is not None else since, exclude={proc.pid})
+        if sandbox.isolation.mode == "uid":
+            remove_files_of_uid(sandbox.uid)
+        elif sandbox.isolation.mode == "none":
+            kill_orphans(since, exclude={proc.pid})
         selector.close()
         proc.stdout.close()
         chan.close()
@@ -381,3 +613,11 @@ def run(argv, *, env, cwd, limits: Limits, uid=None, on_record=None, deadline=No
     result.output = out.text()
     result.output_bytes = out.total
     return result
+
+
+if __name__ == "__main__":  # `python -m autograder.grade.sandbox [MODE]`: what grading would use here
+    try:
+        print(f"isolation available: {choose(sys.argv[1] if len(sys.argv) > 1 else 'auto').describe()}")
+    except IsolationError as error:
+        print(f"isolation unavailable: {error}")
+        sys.exit(1)
