@@ -2,12 +2,16 @@
 student's results file.
 
 Each student is graded by its own ``python -m autograder.grade`` process (its own subreaper, its own
-sandbox uids), a few at a time; the test manifest is collected once and shared.
+sandbox uids), a few at a time; the test manifest is collected once and shared. The cores are divided
+among the workers (CPU affinity, and torch's threads to match), so parallel gradings never compete for
+a core. A worker's command line names only a job file in a folder only root can read: nothing of it
+tells another student's code whose submission it grades.
 """
 import csv
 import io
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -17,9 +21,9 @@ from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, SOURCE_ROOT, TESTS_DIR, GradeError,
                               collect_manifest)
-from autograder.grade.results import PROBLEMS, gradescope_results, write_json_atomically
+from autograder.grade.results import PROBLEMS, gradescope_results, safe_text, write_json_atomically
 
-COLUMNS = ("student", *PROBLEMS, "extra_credit", "total", "status")
+COLUMNS = ("student", *PROBLEMS, "extra_credit", "total", "status", "regrade")
 
 
 def submissions(folder: Path, outdir: Path = None) -> dict:
@@ -49,12 +53,35 @@ def points_of(results: dict) -> dict:
         elif tags and tags[0] in row:
             row[tags[0]] += test["score"]
     row["total"] = sum(row[p] for p in PROBLEMS) + row["extra_credit"]
-    return {k: round(v, 4) for k, v in row.items()}
+    row = {k: round(v, 4) for k, v in row.items()}
+    flagged = sorted({(test.get("tags") or ["?"])[0] for test in results.get("tests", [])
+                      if "regrade" in (test.get("tags") or [])})
+    row["regrade"] = " ".join(flagged)
+    return row
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell no spreadsheet runs as a formula, with no control characters."""
+    text = safe_text(text, 200)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def core_slots(jobs: int) -> list:
+    """One set of cores per worker: the cores this process may use, divided as evenly as they go (more
+    workers than cores share them, one core each)."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return [None] * jobs
+    if jobs >= len(cores):
+        return [{cores[i % len(cores)]} for i in range(jobs)]
+    size = len(cores) // jobs
+    return [set(cores[i * size:(i + 1) * size]) for i in range(jobs)]
 
 
 def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, keyword: str = None,
               markexpr: str = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-              log=print) -> list:
+              isolation: str = "auto", log=print) -> list:
     """Grade every submission in ``folder``; returns the gradebook rows (dicts keyed by COLUMNS)."""
     folder, outdir = Path(folder).expanduser(), Path(outdir).expanduser()
     if not folder.is_dir():
@@ -65,8 +92,9 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
     if not students:
         raise GradeError(f"{folder} holds no submissions (one subfolder or .zip per student)")
     try:
-        (outdir / "results").mkdir(parents=True, exist_ok=True)
-        (outdir / "logs").mkdir(exist_ok=True)
+        for sub in ("results", "logs"):  # students' results and logs: readable by the staff only
+            (outdir / sub).mkdir(parents=True, exist_ok=True)
+            (outdir / sub).chmod(0o700)
         probe = tempfile.NamedTemporaryFile(dir=outdir, prefix=".probe-")
         probe.close()
     except OSError as error:
@@ -78,33 +106,46 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
         manifest_file = Path(tmp) / "manifest.json"
         write_json_atomically(manifest, manifest_file)
 
-        def one(student: str, path: Path) -> dict:
+        slots = queue.Queue()
+        for cores in core_slots(jobs):
+            slots.put(cores)
+
+        def one(number: int, student: str, path: Path) -> dict:
             results_file = outdir / "results" / f"{student}.json"
-            argv = [sys.executable, "-m", "autograder.grade", str(path), "-o", str(results_file),
+            job = Path(tmp) / f"job-{number}.json"
+            write_json_atomically({"submission": str(path.resolve()), "output": str(results_file.resolve())}, job)
+            job.chmod(0o600)
+            argv = [sys.executable, "-m", "autograder.grade", "--job", str(job),
                     "--manifest", str(manifest_file), "--time-limit", str(time_limit),
-                    "--memory-mb", str(memory_mb), "--quiet"]
+                    "--memory-mb", str(memory_mb), "--isolation", isolation, "--quiet"]
             started = time.monotonic()
             env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+            cores = slots.get()
             try:
                 run = subprocess.run(argv, capture_output=True, text=True, errors="replace", env=env,
-                                     stdin=subprocess.DEVNULL, timeout=time_limit + 600)
+                                     stdin=subprocess.DEVNULL, timeout=time_limit + 600,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
                 text, code = run.stdout + run.stderr, run.returncode
             except subprocess.TimeoutExpired as error:
                 text, code = f"{error}", -9
+            finally:
+                slots.put(cores)
             (outdir / "logs" / f"{student}.txt").write_text(text)
             status = "graded"
             if code != 0 or not results_file.is_file():
                 message = (text.strip().splitlines() or ["the grader failed"])[-1].removeprefix("error: ")
-                status = f"error: {message}"
+                status = f"error: {safe_text(message, 500)}"
                 write_json_atomically(gradescope_results([], 0, f"This submission could not be graded: {message}"),
                                       results_file)
             results = json.loads(results_file.read_text())
-            row = {"student": student, **points_of(results), "status": status}
-            log(f"{student}: {row['total']:g} points ({status}, {time.monotonic() - started:.0f} s)")
+            row = {"student": spreadsheet_safe(student), **points_of(results), "status": status}
+            log(f"{safe_text(student, 200)}: {row['total']:g} points ({status}, {time.monotonic() - started:.0f} s"
+                + (f", REGRADE {row['regrade']}" if row["regrade"] else "") + ")")
             return row
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {student: pool.submit(one, student, path) for student, path in students.items()}
+            futures = {student: pool.submit(one, number, student, path)
+                       for number, (student, path) in enumerate(students.items())}
             for student, future in futures.items():
                 rows[student] = future.result()
     table = io.StringIO()
