@@ -23,7 +23,8 @@ find_python() {  # the first Python >= 3.11 (numpy 2.4 needs it)
 if [ -z "${HW3_AUTOGRADER_SKIP_INSTALL:-}" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip util-linux ca-certificates
+  apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip util-linux bubblewrap \
+    ca-certificates
   if ! BASE=$(find_python); then  # Ubuntu 22.04 ships 3.10: add 3.11 from the distribution's universe
     apt-get install -y -q --no-install-recommends python3.11 python3.11-venv || fail "no Python >= 3.11 available"
     BASE=$(find_python) || fail "no Python >= 3.11 available"
@@ -49,4 +50,8 @@ fi
 "$PY" -m hw3 data || fail "the datasets are missing or corrupt (see above)"
 "$PY" -m autograder.grade.prepare || fail "could not prepare the derived data (see above)"
 "$PY" -c 'import torch, torchvision, gradescope_utils, pytest_timeout; print("setup.sh: torch", torch.__version__, "ready")'
-command -v setpriv >/dev/null || echo "setup.sh: warning: setpriv (util-linux) missing: student code will run as root" >&2
+# The sandbox run_autograder will ask for (HW3_ISOLATION there): say now, in the setup log, whether this
+# image can provide it; grading refuses to start without it rather than run student code unconfined.
+ISOLATION=$(sed -n 's/^ISOLATION=\${HW3_ISOLATION:-\(.*\)}$/\1/p' "$ROOT/source/run_autograder" 2>/dev/null || true)
+"$PY" -m autograder.grade.sandbox "${ISOLATION:-auto}" >&2 \
+  || echo "setup.sh: warning: grading will refuse to start here; rebuild with 'python -m autograder build --isolation uid' to accept the weaker sandbox" >&2
