@@ -33,8 +33,7 @@ import torch.nn.functional as F  # noqa: F401  (you may find it useful)
 
 
 def one_hot(labels, num_classes=10):
-    """
-    Encode integer class labels as one-hot vectors.
+    """Encode integer class labels as one-hot vectors.
 
     Inputs:
     - labels: int64 tensor of shape (N,) with values in {0, ..., num_classes - 1}.
@@ -51,29 +50,27 @@ def one_hot(labels, num_classes=10):
 
 
 class CVAE(nn.Module):
-    """
-    A conditional VAE with fully connected encoder and decoder.
+    """A conditional VAE with fully connected encoder and decoder.
 
-    Architecture (D = input_dim, C = num_classes, H = hidden_dim, L = latent_dim):
+    Architecture (D = input_dim, C = num_classes, H = hidden_dim, J = latent_dim):
 
     encoder q(z | x, y):  [x, one_hot(y)] (N, D + C) -> Linear(D + C, H) -> ReLU -> h (N, H)
-                          mu     = Linear(H, L)(h)   (N, L)
-                          logvar = Linear(H, L)(h)   (N, L)   (log of the variances sigma^2)
-    decoder p(x | z, y):  [z, one_hot(y)] (N, L + C) -> Linear(L + C, H) -> ReLU
+                          mu     = Linear(H, J)(h)   (N, J)
+                          logvar = Linear(H, J)(h)   (N, J)   (log of the variances sigma^2)
+    decoder p(x | z, y):  [z, one_hot(y)] (N, J + C) -> Linear(J + C, H) -> ReLU
                           -> Linear(H, D) -> Sigmoid -> (N, D) Bernoulli means in (0, 1)
 
     With the defaults this has 660,824 parameters.
     """
 
     def __init__(self, input_dim=784, num_classes=10, hidden_dim=400, latent_dim=20):
-        """
-        Create the layers of the encoder and the decoder (section 3.4).
+        """Create the layers of the encoder and the decoder (section 3.4).
 
         Inputs:
         - input_dim: Integer D, the number of pixels of a flattened image.
         - num_classes: Integer C, the number of class labels.
         - hidden_dim: Integer H, the width of the hidden layer of the encoder and of the decoder.
-        - latent_dim: Integer L, the dimension of the latent code z.
+        - latent_dim: Integer J, the dimension of the latent code z.
         """
         super().__init__()
         self.input_dim = input_dim
@@ -89,8 +86,7 @@ class CVAE(nn.Module):
         # END SOLUTION
 
     def encode(self, x, y):
-        """
-        The encoder q(z | x, y): the mean and log-variance of a diagonal Gaussian over z.
+        """The encoder q(z | x, y): the mean and log-variance of a diagonal Gaussian over z.
 
         Inputs:
         - x: Tensor of shape (N, D), or any shape (N, ...) with D elements per sample (such as
@@ -98,8 +94,8 @@ class CVAE(nn.Module):
         - y: int64 tensor of shape (N,), the class labels.
 
         Returns a tuple of:
-        - mu: Tensor of shape (N, L), the means of q(z | x, y).
-        - logvar: Tensor of shape (N, L), the logs of its variances, log sigma^2.
+        - mu: Tensor of shape (N, J), the means of q(z | x, y).
+        - logvar: Tensor of shape (N, J), the logs of its variances, log sigma^2.
         """
         # BEGIN SOLUTION (handout 3.4)
         x = x.reshape(x.shape[0], -1)
@@ -108,17 +104,16 @@ class CVAE(nn.Module):
         # END SOLUTION
 
     def reparameterize(self, mu, logvar):
-        """
-        Draw z ~ N(mu, diag(exp(logvar))) with the reparameterization trick, so that gradients
+        """Draw z ~ N(mu, diag(exp(logvar))) with the reparameterization trick, so that gradients
         flow back into mu and logvar: z = mu + sigma * eps, where sigma = exp(0.5 * logvar) is the
         standard deviation and eps ~ N(0, I) is fresh standard normal noise of the same shape.
 
         Inputs:
-        - mu: Tensor of shape (N, L).
-        - logvar: Tensor of shape (N, L).
+        - mu: Tensor of shape (N, J).
+        - logvar: Tensor of shape (N, J).
 
         Returns:
-        - z: Tensor of shape (N, L), on the same device and of the same dtype as mu.
+        - z: Tensor of shape (N, J), on the same device and of the same dtype as mu.
         """
         # BEGIN SOLUTION (handout 3.5)
         std = torch.exp(0.5 * logvar)
@@ -127,11 +122,10 @@ class CVAE(nn.Module):
         # END SOLUTION
 
     def decode(self, z, y):
-        """
-        The decoder p(x | z, y): the Bernoulli mean (probability of a white pixel) of every pixel.
+        """The decoder p(x | z, y): the Bernoulli mean (probability of a white pixel) of every pixel.
 
         Inputs:
-        - z: Tensor of shape (N, L), latent codes.
+        - z: Tensor of shape (N, J), latent codes.
         - y: int64 tensor of shape (N,), the class labels.
 
         Returns:
@@ -143,8 +137,9 @@ class CVAE(nn.Module):
         # END SOLUTION
 
     def forward(self, x, y):
-        """
-        Encode, sample a latent code with the reparameterization trick, and decode.
+        """Encode, sample a latent code with the reparameterization trick, and decode.
+
+        It samples z in training and in evaluation mode alike (model.eval() changes nothing here).
 
         Inputs:
         - x: Tensor of shape (N, D) or (N, ...) with D elements per sample, values in [0, 1].
@@ -152,8 +147,8 @@ class CVAE(nn.Module):
 
         Returns a tuple of:
         - recon: Tensor of shape (N, D), the decoded Bernoulli means, in (0, 1).
-        - mu: Tensor of shape (N, L).
-        - logvar: Tensor of shape (N, L).
+        - mu: Tensor of shape (N, J).
+        - logvar: Tensor of shape (N, J).
         """
         # BEGIN SOLUTION (handout 3.6)
         mu, logvar = self.encode(x, y)
@@ -163,16 +158,15 @@ class CVAE(nn.Module):
 
 
 def kl_divergence(mu, logvar):
-    """
-    The KL divergence KL(N(mu, diag(exp(logvar))) || N(0, I)) of each sample, in closed form
+    """The KL divergence KL(N(mu, diag(exp(logvar))) || N(0, I)) of each sample, in closed form
     (section 3.2):  -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)).
 
     Inputs:
-    - mu: Tensor of shape (N, L).
-    - logvar: Tensor of shape (N, L).
+    - mu: Tensor of shape (N, J).
+    - logvar: Tensor of shape (N, J).
 
     Returns:
-    - Tensor of shape (N,): one (non-negative) divergence per sample, summed over the L latent
+    - Tensor of shape (N,): one (non-negative) divergence per sample, summed over the J latent
       dimensions.
     """
     # BEGIN SOLUTION (handout 3.7)
@@ -181,20 +175,23 @@ def kl_divergence(mu, logvar):
 
 
 def loss_function(recon, x, mu, logvar):
-    """
-    The negative ELBO, averaged over the batch:
+    """The negative ELBO, averaged over the batch.
 
         loss = (1/N) * sum_i [ sum_pixels BCE(recon_i, x_i) + KL_i ],
 
     where BCE(r, t) = -(t * log r + (1 - t) * log(1 - r)) is summed (not averaged) over the D
     pixels of image i and KL_i = kl_divergence(mu, logvar)[i].
 
+    Do not evaluate that formula literally: once the decoder saturates, r rounds to exactly 1 in
+    float32 (sigmoid(17) == 1.0) and a pixel of exactly 1 gives 0 * log(0) = NaN. Use
+    F.binary_cross_entropy (it clamps the logs at -100), or clamp r away from 0 and 1.
+
     Inputs:
     - recon: Tensor of shape (N, D), decoded Bernoulli means in (0, 1).
     - x: Tensor of shape (N, D), or (N, ...) with D elements per sample, the images in [0, 1]
       (flatten it to recon's shape).
-    - mu: Tensor of shape (N, L).
-    - logvar: Tensor of shape (N, L).
+    - mu: Tensor of shape (N, J).
+    - logvar: Tensor of shape (N, J).
 
     Returns:
     - A scalar tensor (0-dimensional), differentiable with respect to recon, mu and logvar.

@@ -34,14 +34,18 @@ class ContrastiveLoss(nn.Module):
     """
 
     def __init__(self, margin: float = 2.0):
-        """Inputs:
+        """The loss with the given margin.
+
+        Inputs:
         - margin: float > 0, the distance beyond which a dissimilar pair costs nothing.
         """
         super().__init__()
         self.margin = margin
 
     def forward(self, output1: torch.Tensor, output2: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """Inputs:
+        """The contrastive loss of N pairs of embeddings, averaged over the pairs.
+
+        Inputs:
         - output1: float tensor (N, d), embeddings of the first image of each pair.
         - output2: float tensor (N, d), embeddings of the second image of each pair.
         - label: tensor (N,) or (N, 1), integer or float: 0 for a similar pair, 1 for a dissimilar one.
@@ -59,9 +63,9 @@ class ContrastiveLoss(nn.Module):
 class FaceEmbeddingNet(nn.Module):
     """Extra credit: an embedding network for faces, trained from scratch with ContrastiveLoss on LFW.
 
-    Input: grayscale faces x of shape (N, 1, 32, 32), values in [0, 1] (the provided loader crops
-    the central 120x120 pixels of each 250x250 deep-funneled LFW image and resizes them to 32x32).
-    Output: embeddings of shape (N, embedding_dim), compared by their Euclidean distance.
+    It maps grayscale faces of shape (N, 1, 32, 32), values in [0, 1] (the provided loader crops
+    the central 120x120 pixels of each 250x250 deep-funneled LFW image and resizes them to 32x32),
+    to embeddings of shape (N, embedding_dim), compared by their Euclidean distance.
 
     The reference architecture (about 130,000 parameters for embedding_dim=64): four blocks
     conv 3x3 (padding 1, no bias) · BatchNorm2d · ReLU · max-pool 2x2, with 16, 32, 64 and 128
@@ -71,7 +75,9 @@ class FaceEmbeddingNet(nn.Module):
     """
 
     def __init__(self, embedding_dim: int = 64):
-        """Inputs:
+        """Create the layers of the network.
+
+        Inputs:
         - embedding_dim: int, the dimension d of the embeddings.
         """
         super().__init__()
@@ -80,7 +86,9 @@ class FaceEmbeddingNet(nn.Module):
         # ========================== END OF YOUR CODE =========================
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Inputs:
+        """The embeddings of a batch of faces.
+
+        Inputs:
         - x: float tensor (N, 1, 32, 32), faces in [0, 1].
 
         Returns:

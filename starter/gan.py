@@ -25,18 +25,16 @@ NOISE_DIM = 96
 
 
 def sample_noise(batch_size, dim, seed=None):
-    """
-    Generate a PyTorch Tensor of uniform random noise.
+    """Uniform random noise on [-1, 1), the generator's input.
 
-    Input:
-    - batch_size: Integer giving the batch size of noise to generate.
-    - dim: Integer giving the dimension of noise to generate.
-    - seed: Optional integer. If it is not None, first call torch.manual_seed(seed), so that two
-      calls with the same seed return the same noise.
+    Inputs:
+    - batch_size: integer N, the number of noise vectors.
+    - dim: integer, the dimension of each noise vector.
+    - seed: optional integer. If it is not None, first call torch.manual_seed(seed), so that two
+      calls with the same seed return the same noise (seed=0 is a seed too).
 
-    Output:
-    - A PyTorch Tensor of shape (batch_size, dim) containing uniform random noise in the range
-      [-1, 1) (on the CPU, dtype torch.float32).
+    Returns:
+    - noise: float32 tensor of shape (N, dim) on the CPU, uniform on [-1, 1).
     """
     # ================== YOUR CODE HERE (handout section 4.1) =================
     raise NotImplementedError("sample_noise is not implemented yet: see handout section 4.1 (Problem 4, gan.py)")
@@ -44,17 +42,14 @@ def sample_noise(batch_size, dim, seed=None):
 
 
 def build_discriminator():
-    """
-    Build and return a PyTorch nn.Module implementing the DCGAN discriminator.
+    """The DCGAN discriminator: a convolutional classifier from an image to one logit "real vs fake".
 
-    Input of the returned module:
-    - x: Tensor of shape (N, 784): flattened 28x28 images with values in [-1, 1].
+    Returns:
+    - discriminator: an nn.Sequential mapping x, flattened 28x28 images of shape (N, 784) with
+      values in [-1, 1], to logits of shape (N, 1), the (unnormalized) scores that the images
+      are real. Do NOT end with a sigmoid: the losses below take logits.
 
-    Output of the returned module:
-    - Tensor of shape (N, 1): one logit per image, the (unnormalized) score that the image is
-      real. Do NOT end with a sigmoid: the losses below take logits.
-
-    Architecture (use nn.Sequential):
+    Its layers, in this order:
     * Unflatten to (N, 1, 28, 28)
     * Conv2D: 32 filters, 5x5, stride 1                -> (N, 32, 24, 24)
     * Leaky ReLU(alpha=0.01)
@@ -75,16 +70,16 @@ def build_discriminator():
 
 
 def build_generator(noise_dim=NOISE_DIM):
-    """
-    Build and return a PyTorch nn.Module implementing the DCGAN generator.
+    """The DCGAN generator: transposed convolutions from noise to an image in [-1, 1].
 
-    Input of the returned module:
-    - z: Tensor of shape (N, noise_dim) of noise (see sample_noise).
+    Inputs:
+    - noise_dim: integer, the dimension of the noise vectors it takes.
 
-    Output of the returned module:
-    - Tensor of shape (N, 784): flattened 28x28 images with values in [-1, 1].
+    Returns:
+    - generator: an nn.Sequential mapping noise z of shape (N, noise_dim) (see sample_noise) to
+      flattened 28x28 images of shape (N, 784) with values in [-1, 1].
 
-    Architecture (use nn.Sequential):
+    Its layers, in this order:
     * Fully connected with output size 1024            -> (N, 1024)
     * ReLU
     * BatchNorm1d
@@ -92,14 +87,15 @@ def build_generator(noise_dim=NOISE_DIM):
     * ReLU
     * BatchNorm1d
     * Unflatten to (N, 128, 7, 7)
-    * ConvTranspose2d: 64 filters of 4x4, stride 2, 'same' padding (padding=1)   -> (N, 64, 14, 14)
+    * ConvTranspose2d: 64 filters of 4x4, stride 2, padding=1 -> (N, 64, 14, 14)
     * ReLU
     * BatchNorm2d
-    * ConvTranspose2d: 1 filter of 4x4, stride 2, 'same' padding (padding=1)     -> (N, 1, 28, 28)
+    * ConvTranspose2d: 1 filter of 4x4, stride 2, padding=1   -> (N, 1, 28, 28)
     * TanH
     * Flatten                                          -> (N, 784)
 
-    It has 6,675,009 parameters for noise_dim = 96.
+    It has 6,675,009 parameters for noise_dim = 96. (padding=1 is the number that doubles the side,
+    (n - 1) * 2 - 2 * 1 + 4 = 2n; PyTorch's padding='same' is something else and raises here.)
     """
     # ================== YOUR CODE HERE (handout section 4.3) =================
     raise NotImplementedError("build_generator is not implemented yet: see handout section 4.3 (Problem 4, gan.py)")
@@ -107,15 +103,13 @@ def build_generator(noise_dim=NOISE_DIM):
 
 
 def get_optimizer(model):
-    """
-    Construct and return an Adam optimizer for the model with learning rate 1e-3 and
-    beta1 = 0.5, beta2 = 0.999.
+    """Adam with the DCGAN hyperparameters: learning rate 1e-3, beta1 = 0.5, beta2 = 0.999.
 
-    Input:
-    - model: A PyTorch nn.Module whose parameters we want to optimize.
+    Inputs:
+    - model: an nn.Module whose parameters are to be optimized.
 
-    Output:
-    - An Adam optimizer (torch.optim.Adam) over model.parameters().
+    Returns:
+    - optimizer: a torch.optim.Adam over model.parameters().
     """
     # ================== YOUR CODE HERE (handout section 4.4) =================
     raise NotImplementedError("get_optimizer is not implemented yet: see handout section 4.4 (Problem 4, gan.py)")
@@ -123,8 +117,7 @@ def get_optimizer(model):
 
 
 def bce_loss(input, target):
-    """
-    Numerically stable binary cross-entropy loss, averaged over all elements.
+    """Numerically stable binary cross-entropy on logits, averaged over all elements.
 
     For a logit s and a target z in [0, 1], with sigma the sigmoid,
 
@@ -135,12 +128,11 @@ def bce_loss(input, target):
     torch.nn.functional.binary_cross_entropy on sigmoid(input) for the same reason.
 
     Inputs:
-    - input: PyTorch Tensor of shape (N, ) (or any shape) giving logits.
-    - target: PyTorch Tensor of the same shape as input, containing 0 and 1 (any value in
-      [0, 1] is allowed).
+    - input: float tensor of any shape, e.g. (N, 1) or (N,): logits.
+    - target: float tensor of the same shape as input, with values in [0, 1] (usually 0 or 1).
 
     Returns:
-    - A PyTorch Tensor of shape () containing the mean BCE loss over all elements.
+    - loss: tensor of shape (), the mean of bce over all elements.
     """
     # ================== YOUR CODE HERE (handout section 4.5) =================
     raise NotImplementedError("bce_loss is not implemented yet: see handout section 4.5 (Problem 4, gan.py)")
@@ -148,19 +140,19 @@ def bce_loss(input, target):
 
 
 def discriminator_loss(logits_real, logits_fake):
-    """
-    Compute the discriminator loss: real images should be classified as real (label 1) and
-    generated images as fake (label 0),
+    """The discriminator's loss: real images should be classified as real (target 1) and
+    generated images as fake (target 0),
 
-        loss = bce_loss(logits_real, 1) + bce_loss(logits_fake, 0).
+        loss = bce_loss(logits_real, ones) + bce_loss(logits_fake, zeros),
+
+    where ones and zeros are target tensors of the logits' shapes (torch.ones_like, zeros_like).
 
     Inputs:
-    - logits_real: PyTorch Tensor of shape (N, 1) (or (N,)) giving the discriminator's scores
-      for real data.
-    - logits_fake: PyTorch Tensor of shape (N, 1) (or (N,)) giving the scores for fake data.
+    - logits_real: float tensor of shape (N, 1) (or (N,)), the discriminator's logits of real images.
+    - logits_fake: float tensor of shape (N, 1) (or (N,)), its logits of generated images.
 
     Returns:
-    - loss: PyTorch Tensor of shape () containing the (scalar) discriminator loss.
+    - loss: tensor of shape (), the discriminator's loss.
     """
     # ================== YOUR CODE HERE (handout section 4.6) =================
     raise NotImplementedError("discriminator_loss is not implemented yet: see handout section 4.6 (Problem 4, gan.py)")
@@ -168,18 +160,19 @@ def discriminator_loss(logits_real, logits_fake):
 
 
 def generator_loss(logits_fake):
-    """
-    Compute the generator loss: the non-saturating loss, which asks the discriminator to label
-    generated images as real,
+    """The generator's non-saturating loss, which asks the discriminator to label generated
+    images as real,
 
-        loss = bce_loss(logits_fake, 1)     (that is, mean of -log sigma(logits_fake)).
+        loss = bce_loss(logits_fake, ones)     (that is, the mean of -log sigma(logits_fake)),
 
-    Input:
-    - logits_fake: PyTorch Tensor of shape (N, 1) (or (N,)) giving the discriminator's scores
-      for fake data.
+    where ones is a target tensor of the logits' shape (torch.ones_like).
+
+    Inputs:
+    - logits_fake: float tensor of shape (N, 1) (or (N,)), the discriminator's logits of
+      generated images.
 
     Returns:
-    - loss: PyTorch Tensor of shape () containing the (scalar) generator loss.
+    - loss: tensor of shape (), the generator's loss.
     """
     # ================== YOUR CODE HERE (handout section 4.7) =================
     raise NotImplementedError("generator_loss is not implemented yet: see handout section 4.7 (Problem 4, gan.py)")

@@ -133,8 +133,8 @@ def test_decode_and_forward_shapes_and_range(cvae):
         recon2, _, _ = model(x, y)
     assert torch.allclose(mu, mu2), "forward's mu should be encode(x, y)'s mu"
     assert not torch.allclose(recon1, recon2), (
-        "in training mode, forward should decode a sampled z = reparameterize(mu, logvar), so two calls on the "
-        "same input give different reconstructions; got the same twice (are you decoding mu?)")
+        "forward should decode a sampled z = reparameterize(mu, logvar) (in training and evaluation mode), so "
+        "two calls on the same input give different reconstructions; got the same twice (are you decoding mu?)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -331,7 +331,7 @@ MIN_COVERAGE = 7
 
 
 @pytest.mark.training
-@pytest.mark.timeout(600)  # ~40 s on 2 idle cores; timed out at 300 s under load average 12
+@pytest.mark.timeout(600)  # about one CPU-minute: 40 s on 2 idle cores, 300 s and more under heavy load
 @weight(5)
 @number("4.8.1")
 @visibility("visible")

@@ -4,6 +4,7 @@
 The bundle itself (built by ``python -m autograder release``, set up and run as a student would)
 is exercised end to end in test_autograder_build.py.
 """
+import ast
 import importlib.metadata
 import importlib.util
 import os
@@ -211,3 +212,38 @@ def test_submit_names_a_missing_or_broken_file_and_writes_nothing(tmp_path, caps
     assert hw3_main(["submit", "--impl", str(tmp_path / "nowhere"), "-o", str(output), "--skip-tests"]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert not output.exists()
+
+
+# --- one docstring dialect in the four student files ------------------------------------------
+
+def student_docstrings():
+    """(file, name, node, docstring) of every function, method and class of the four starter files."""
+    for name in submit.STUDENT_FILES:
+        tree = ast.parse((REPO_ROOT / "starter" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                yield name, node.name, node, ast.get_docstring(node, clean=False)
+
+
+def test_student_files_share_one_docstring_dialect():
+    """CS231n's: a one-line summary opening the docstring, then "Inputs:" and "Returns:" sections with
+    "- name: ..." items (shapes given), never "Input:" / "Output:"."""
+    problems = []
+    for file, name, node, doc in student_docstrings():
+        if doc is None:
+            problems.append(f"{file}: {name} has no docstring")
+            continue
+        lines = doc.strip("\n").splitlines()
+        if not doc[:1].strip() or lines[0].strip().endswith(":"):
+            problems.append(f"{file}: {name}'s docstring does not open with a one-line summary")
+        headers = {line.strip() for line in lines if re.fullmatch(r"\s*[A-Z][\w ]*:", line)}
+        if headers & {"Input:", "Output:", "Inputs of the constructor:"}:
+            problems.append(f"{file}: {name} uses {sorted(headers)}; write 'Inputs:' and 'Returns:'")
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        parameters = [a.arg for a in node.args.args if a.arg != "self"]
+        if parameters and "Inputs:" not in headers:
+            problems.append(f"{file}: {name} takes {parameters} but its docstring has no 'Inputs:'")
+        if name != "__init__" and not any(h.startswith("Returns") for h in headers):
+            problems.append(f"{file}: {name}'s docstring has no 'Returns:'")
+    assert not problems, "\n".join(problems)
