@@ -571,7 +571,8 @@ def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, che
             now = time.monotonic()
             if exited_at is None and check and not result.killed and now - last_check >= poll / 2:
                 last_check = now
-                result.cpu_seconds = tree_cpu_seconds(proc.pid)
+                # the largest reading: a process exiting and being reaped can momentarily drop out of the tree
+                result.cpu_seconds = max(result.cpu_seconds, tree_cpu_seconds(proc.pid))
                 reason = check(result.cpu_seconds)
                 if reason:
                     kill(reason)
