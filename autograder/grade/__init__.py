@@ -372,6 +372,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                        f"{child.cpu_seconds:.1f} CPU s; {child.output_bytes} bytes of output"
                        + (f"; {child.bad_records} bad record(s) ignored" if child.bad_records else "")
                        + (f"; {child.leftovers} process(es) survived the uid sweep" if child.leftovers else "")
+                       + (f"; memory and processes capped {child.tree_limits}" if child.tree_limits else "")
                        + state["memory"])
         if child.bad_records:
             run.notes.append(f"{problem}: {child.bad_records} malformed or unauthenticated report(s) from the "

@@ -412,9 +412,10 @@ class Bounded:
 
 @dataclass
 class Limits:
-    memory_mb: int = 0          # RLIMIT_AS; 0: none
+    memory_mb: int = 0          # RLIMIT_AS of each process, and (as root, where cgroups can be written) the
+                                # memory of the whole tree, tmpfs files included; 0: none
     file_mb: int = 1024         # RLIMIT_FSIZE
-    processes: int = None       # RLIMIT_NPROC, only with a private uid (it counts per uid); None: PROCESSES
+    processes: int = None       # RLIMIT_NPROC with a private uid, and the tree's pids.max; None: PROCESSES
 
 
 @dataclass
@@ -428,6 +429,7 @@ class ChildResult:
     records: int = 0                  # authenticated records received (not kept: a child could flood them)
     cpu_seconds: float = 0.0          # of the whole process tree, at the last check
     leftovers: int = 0                # processes the uid sweep could not kill (should be 0)
+    tree_limits: str = ""             # how the whole tree's memory and processes were capped
 
     def describe(self) -> str:
         if self.killed:
@@ -444,13 +446,15 @@ class ChildResult:
         return f"the test process exited with status {code}"
 
 
-def _preexec(limits: Limits, private_uid: bool):
+def _preexec(limits: Limits, private_uid: bool, group=None):
     memory = limits.memory_mb * 1024 * 1024
     file_size = limits.file_mb * 1024 * 1024
     processes = limits.processes or PROCESSES
     libc = _libc
 
     def apply():
+        if group is not None:  # before anything else: every process the child starts is in the group
+            group.enter()
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if memory:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -525,10 +529,20 @@ def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, che
     result = ChildResult()
     out = Bounded()
     since = _clock_ticks_now()
+    group = None
+    if limits.memory_mb and is_root():
+        from autograder.grade.cgroup import Cgroup
+        group, why = Cgroup.create(f"hw3-{secrets.token_hex(6)}", limits.memory_mb << 20,
+                                   limits.processes or PROCESSES)
+        result.tree_limits = "a cgroup for the whole tree" if group else f"per process only: {why}"
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 cwd=cwd, env=env, pass_fds=(key_r, chan_w), start_new_session=True,
-                                preexec_fn=_preexec(limits, sandbox.uid is not None))
+                                preexec_fn=_preexec(limits, sandbox.uid is not None, group))
+    except BaseException:
+        if group:
+            group.close()
+        raise
     finally:
         os.close(key_r)
         os.close(chan_w)
@@ -603,6 +617,8 @@ def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, che
         kill()
         proc.wait()
         _LIVE.discard(proc.pid)
+        if group:
+            group.close()
         if sandbox.isolation.mode == "uid":
             remove_files_of_uid(sandbox.uid)
         elif sandbox.isolation.mode == "none":

@@ -384,3 +384,34 @@ def test_a_corrupt_member_is_skipped_and_the_rest_graded(tmp_path, suite, manife
     report = grade(archive, suite, manifest, tmp_path / "r.json")
     assert points(report)["cnn"] == 25 and points(report)["gan"] == 0
     assert any("gan.py could not be unpacked" in note for note in report.notes)
+
+
+# --- per-tree limits: memory and processes of the whole test process tree --------------------------------
+
+@needs_root
+def test_memory_is_capped_for_the_whole_tree(tmp_path, suite, manifest):
+    """Four children of 300 MB each stay under a 1 GB per-process cap but not under the tree's."""
+    from autograder.grade.cgroup import Cgroup
+    probe, why = Cgroup.create(f"hw3-probe-{os.getpid()}", 1 << 30, 64)
+    if probe is None:
+        pytest.skip(f"no writable cgroup here: {why}")
+    probe.close()
+    gan = bad_gan('''
+        import os, time
+        def value():
+            children = []
+            for _ in range(4):
+                pid = os.fork()
+                if pid == 0:
+                    block = bytearray(300 << 20)
+                    for i in range(0, len(block), 4096):
+                        block[i] = 1
+                    time.sleep(3)
+                    os._exit(0)
+                children.append(pid)
+            statuses = [os.waitpid(pid, 0)[1] for pid in children]
+            return 42 if not any(statuses) else 41   # 41: the kernel killed a child at the tree's cap
+        ''', False)
+    report = grade(submission(tmp_path / "sub", gan), suite, manifest, memory_mb=1024)
+    check_others_intact(report, 15, extra=5)
+    assert value_of(report).score == 0
