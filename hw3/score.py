@@ -88,7 +88,9 @@ class LocalScore:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
         # @partial_credit stores its score on the test function: each case starts afresh.
-        vars(getattr(item, "function", None) or (lambda: 0)).pop("__score__", None)
+        function = getattr(item, "function", None)
+        if function is not None:
+            vars(function).pop("__score__", None)
         yield
 
     @pytest.hookimpl(hookwrapper=True)
@@ -97,7 +99,7 @@ class LocalScore:
         test = self.tests.get(item.nodeid)
         if test is None:
             return
-        if call.when == "setup":
+        if report.when == "setup":
             test.ran, test.earned = True, 0.0
         if report.when == "call":
             partial = vars(item.function).get("__score__")
@@ -117,68 +119,73 @@ class LocalScore:
             for line in lines:
                 terminalreporter.write_line(line)
 
-    def table(self) -> list:
-        ran = [t for t in self.tests.values() if t.ran]
-        problems = sorted({t.section.split(".")[0] for t in ran})
-        if not problems:
-            return []
-        rows = [("section", "visible: earned / of", "hidden")]
-        totals = {"earned": 0.0, "of": 0.0, "hidden": 0.0, "extra": 0.0, "extra_of": 0.0}
-        for problem in problems:
-            sections = [s for s in SECTIONS if s.split(".")[0] == problem]
-            for section in sections:
-                rows.append(self.section_row(section))
-            earned, of, extra, extra_of, hidden = self.problem_sums(sections)
-            extra_text = f" (+{points(extra)} / {points(extra_of)} extra credit)" if extra_of else ""
-            rows.append((f"Problem {problem} ({PROBLEMS[problem]})", f"{points(earned)} / {points(of)}{extra_text}",
-                         points(hidden)))
-            for key, value in zip(("earned", "of", "extra", "extra_of", "hidden"), (earned, of, extra, extra_of, hidden)):
-                totals[key] += value
-        width = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [f"{a:<{width[0]}}  {b:>{width[1]}}  {c:>{width[2]}}" for a, b, c in rows]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.append("-" * len(lines[0]))
-        lines.append(f"visible points earned: {points(totals['earned'])} of the {points(totals['of'])} run here"
-                     + (f", +{points(totals['extra'])} of {points(totals['extra_of'])} extra credit"
-                        if totals["extra_of"] else ""))
-        lines.append(f"hidden points still to come: {points(totals['hidden'])} (the autograder runs the hidden tests "
-                     f"when you submit;")
-        lines.append("  their results are shown after the due date)")
-        not_run = [t for t in self.not_run() if t.section.split(".")[0] in problems]
-        if not_run:
-            lines.append(f"not run here: {len(not_run)} visible test{'s' * (len(not_run) != 1)} of these problems, worth "
-                         f"{points(sum(t.weight for t in not_run))} points")
-        return lines
+    # --- the table ------------------------------------------------------------------------------
+
+    def ran_in(self, section: str, hidden: bool = False) -> list:
+        """The tests of ``section`` that ran, visible or hidden."""
+        return [t for t in self.tests.values() if t.section == section and t.ran and t.hidden == hidden]
 
     def not_run(self) -> list:
         """The visible graded tests deselected, or selected but never started (after -x, say)."""
         return [t for t in [*self.deselected, *self.tests.values()] if not t.ran and not t.hidden]
 
-    def section_row(self, section: str) -> tuple:
-        title, hidden_points = SECTIONS[section]
-        visible = [t for t in self.tests.values() if t.section == section and t.ran and not t.hidden]
-        earned, of = sum(t.earned for t in visible), sum(t.weight for t in visible)
-        extra = " (extra credit)" if any(t.extra_credit for t in visible) else ""
-        if not visible:
-            skipped = sum(t.weight for t in self.not_run() if t.section == section)
-            return f"{section} {title}", f"not run ({points(skipped)})" if skipped else "-", \
-                self.hidden_cell(section, hidden_points)
-        return (f"{section} {title}{extra}", f"{points(earned)} / {points(of)}", self.hidden_cell(section, hidden_points))
+    def hidden_to_come(self, section: str) -> float:
+        return 0.0 if self.ran_in(section, hidden=True) else SECTIONS[section][1]
 
-    def hidden_cell(self, section: str, hidden_points: float) -> str:
+    def table(self) -> list:
+        problems = sorted({t.section.split(".")[0] for t in self.tests.values() if t.ran})
+        if not problems:
+            return []
+        rows = [("section", "visible: earned / of", "hidden")]
+        for problem in problems:
+            sections = [s for s in SECTIONS if s.startswith(f"{problem}.")]
+            rows += [self.section_row(s) for s in sections] + [self.problem_row(problem, sections)]
+        width = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{width[0]}}  {b:>{width[1]}}  {c:>{width[2]}}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        return [lines[0], rule, *lines[1:], rule, *self.totals(problems)]
+
+    def section_row(self, section: str) -> tuple:
+        title = SECTIONS[section][0]
+        visible = self.ran_in(section)
+        if visible:
+            extra = " (extra credit)" if any(t.extra_credit for t in visible) else ""
+            score = f"{points(sum(t.earned for t in visible))} / {points(sum(t.weight for t in visible))}"
+        else:
+            extra, skipped = "", sum(t.weight for t in self.not_run() if t.section == section)
+            score = f"not run ({points(skipped)})" if skipped else "-"
+        return f"{section} {title}{extra}", score, self.hidden_cell(section)
+
+    def hidden_cell(self, section: str) -> str:
         """The hidden points of a section; earned / of where the hidden tests ran here (staff checkouts)."""
-        ran = [t for t in self.tests.values() if t.section == section and t.ran and t.hidden]
+        ran = self.ran_in(section, hidden=True)
         if ran:
             return f"{points(sum(t.earned for t in ran))} / {points(sum(t.weight for t in ran))} (ran here)"
-        return points(hidden_points) if hidden_points else "-"
+        return points(SECTIONS[section][1]) if SECTIONS[section][1] else "-"
 
-    def problem_sums(self, sections: list) -> tuple:
-        """(earned, of, extra earned, extra of, hidden points) of the visible tests that ran in ``sections``."""
-        ran = [t for t in self.tests.values() if t.section in sections and t.ran and not t.hidden]
-        regular = [t for t in ran if not t.extra_credit]
-        extra = [t for t in ran if t.extra_credit]
-        return (sum(t.earned for t in regular), sum(t.weight for t in regular), sum(t.earned for t in extra),
-                sum(t.weight for t in extra), sum(SECTIONS[s][1] for s in sections))
+    def problem_row(self, problem: str, sections: list) -> tuple:
+        ran = [t for s in sections for t in self.ran_in(s)]
+        regular, extra = [t for t in ran if not t.extra_credit], [t for t in ran if t.extra_credit]
+        score = f"{points(sum(t.earned for t in regular))} / {points(sum(t.weight for t in regular))}"
+        if extra:
+            score += f" (+{points(sum(t.earned for t in extra))} / {points(sum(t.weight for t in extra))} extra credit)"
+        return f"Problem {problem} ({PROBLEMS[problem]})", score, points(sum(self.hidden_to_come(s) for s in sections))
+
+    def totals(self, problems: list) -> list:
+        ran = [t for t in self.tests.values() if t.ran and not t.hidden]
+        regular, extra = [t for t in ran if not t.extra_credit], [t for t in ran if t.extra_credit]
+        earned = (f"visible points earned: {points(sum(t.earned for t in regular))} of the "
+                  f"{points(sum(t.weight for t in regular))} run here")
+        if extra:
+            earned += f", +{points(sum(t.earned for t in extra))} of {points(sum(t.weight for t in extra))} extra credit"
+        hidden = sum(self.hidden_to_come(s) for s in SECTIONS if s.split(".")[0] in problems)
+        lines = [earned, f"hidden points still to come: {points(hidden)} (the autograder runs the hidden tests when "
+                         f"you submit;", "  their results are shown after the due date)"]
+        not_run = [t for t in self.not_run() if t.section.split(".")[0] in problems]
+        if not_run:
+            lines.append(f"not run here: {len(not_run)} visible test{'s' * (len(not_run) != 1)} of these problems, "
+                         f"worth {points(sum(t.weight for t in not_run))} points")
+        return lines
 
 
 def is_grader_run(config) -> bool:
