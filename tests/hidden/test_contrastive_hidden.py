@@ -1,4 +1,4 @@
-"""Problem 2 (contrastive.py): hidden tests, run after the due date.
+"""Problem 2 (contrastive.py): hidden tests, run at submission (results shown after the due date).
 
 Random batches of other sizes, dimensions, margins and dtypes against the formula, autograd's
 gradients against finite differences, and a second MNIST training run with another seed.

@@ -1,4 +1,4 @@
-"""Problem 4 (gan.py, DCGAN): hidden graded tests, run after the due date (3.5 points).
+"""Problem 4 (gan.py, DCGAN): hidden graded tests (3.5 points), run at submission, shown later.
 
 Other shapes and seeds, the exact layer-by-layer architecture, soft targets and gradients.
 """
