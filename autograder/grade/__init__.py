@@ -506,6 +506,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         warnings = check_weights(manifest)
         notes = list(found.notes)
         logs = [f"sandbox: {chosen.describe()}", f"cores: {cores} (torch threads per test process)"]
+        say(logs[0])
         verdicts = {}
         not_yet = {"outcome": "failed", "regrade": True,
                    "output": GRADER_LIMIT + " Grading stopped before this test ran."}
