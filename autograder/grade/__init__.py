@@ -262,14 +262,14 @@ def test_process_args(manifest: dict, nodeids) -> list:
 
 def problem_paths(manifest: dict, specs: list) -> list:
     """What a problem's test process may read of the tests: its own test files, the conftest files and
-    ini file around them, and the tests' data (never another problem's tests)."""
-    root = Path(manifest["rootdir"])
+    ini file beside them, and the tests' data (never another problem's tests, nor tests/project/)."""
     files = {Path(s["file"]) for s in specs}
-    paths = set(files)
-    for folder in {f.parent for f in files} | {root}:
-        paths |= {p for p in folder.glob("conftest.py")}
-        paths |= {p for p in folder.iterdir() if p.suffix != ".py" and p.name != "hidden"
-                  and not p.name.startswith(".")} if folder.is_dir() and folder != root.parent else set()
+    paths = set(files) | set(Path(manifest["rootdir"]).glob("conftest.py"))
+    for folder in {f.parent for f in files}:
+        for entry in folder.iterdir():
+            if entry.name == "conftest.py" or (entry.suffix != ".py" and not entry.name.startswith(".")
+                                               and entry.name not in ("hidden", "project", "__pycache__")):
+                paths.add(entry)
     if manifest.get("inifile"):
         paths.add(Path(manifest["inifile"]))
     return sorted(paths)

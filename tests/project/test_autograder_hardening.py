@@ -30,6 +30,16 @@ pytestmark = pytest.mark.timeout(600)
 needs_root = pytest.mark.skipif(not sandbox.is_root(), reason="needs root (private uids, namespaces as root)")
 ISOLATIONS = ["namespaces", "uid"] if sandbox.is_root() else ["namespaces"]
 
+
+def namespaces_available() -> bool:
+    try:
+        return sandbox.choose("namespaces").mode == "namespaces"
+    except sandbox.IsolationError:
+        return False
+
+
+needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="needs bubblewrap namespaces")
+
 # In-process access to the plugin's authenticated channel (as student code in the test process has it).
 CHANNEL = '''
 import gc
@@ -415,3 +425,36 @@ def test_memory_is_capped_for_the_whole_tree(tmp_path, suite, manifest):
     report = grade(submission(tmp_path / "sub", gan), suite, manifest, memory_mb=1024)
     check_others_intact(report, 15, extra=5)
     assert value_of(report).score == 0
+
+
+@needs_namespaces
+def test_the_staff_tree_around_the_tests_is_not_visible(tmp_path):
+    """As in this repository, the tests' rootdir holds the staff's files (solution/, benchmarks/): a
+    test process sees its own test files, conftest and ini file, and none of the rest."""
+    import tempfile
+    from test_autograder_grade import write_suite
+    root = Path(tempfile.mkdtemp(prefix="hw3-test-tree-"))
+    try:
+        root.chmod(0o755)
+        tests = write_suite(root)
+        (tests / "pytest.ini").rename(root / "pytest.ini")
+        (root / "solution").mkdir(mode=0o755)
+        (root / "solution" / "gan.py").write_text("SECRET = 1\n")
+        (root / "solution" / "gan.py").chmod(0o644)
+        (tests / "data").mkdir(mode=0o755)
+        tree = grader.collect_manifest(tests)
+        assert tree["rootdir"] == str(root)
+        spy = bad_gan(f'''
+            import os
+            def value():
+                seen = sorted(os.listdir({str(root)!r}))
+                assert seen == ["pytest.ini", "tests"], seen
+                assert sorted(os.listdir({str(tests)!r})) == ["conftest.py", "data", "hidden", "test_gan.py"], \\
+                    os.listdir({str(tests)!r})
+                return 42
+            ''', False)
+        report = grader.grade(submission(tmp_path / "sub", spy), tests_dir=tests, manifest=tree)
+        assert value_of(report).score == 10, value_of(report).output
+    finally:
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
