@@ -327,7 +327,7 @@ def student_texts(bundle: Path) -> dict:
     """{where: text} of what students read: the bundle's Markdown, and the docstrings and comments of
     the public tests and of hw3/."""
     texts = {str(p.relative_to(bundle)): p.read_text() for p in sorted(bundle.rglob("*.md"))}
-    for path in sorted([*(bundle / "tests").glob("*.py"), *(bundle / "hw3").glob("*.py")]):
+    for path in sorted([*(bundle / "tests").rglob("*.py"), *(bundle / "hw3").rglob("*.py")]):
         source = path.read_text()
         nodes = [n for n in ast.walk(ast.parse(source))
                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
