@@ -7,8 +7,8 @@ weight, a ``@partial_credit`` test the score it set (clamped to [0, weight]), an
 The hidden tests are not in your copy, so their points per section are listed here (a project test
 checks them against the hidden tests).
 
-tests/conftest.py registers :class:`LocalScore` unless the run is the autograder's own (its options
-below are set): the autograder prints its own table.
+tests/conftest.py registers :class:`LocalScore` unless the run is the autograder's own (its plugin
+is loaded, or its options below are set): the autograder prints its own table.
 """
 import math
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ SECTIONS = {  # handout section -> (what it grades, points of its hidden tests)
     "4.7": ("generator_loss", 0.5), "4.8": ("training the DCGAN", 0),
 }
 PROBLEMS = {"1": "cnn.py", "2": "contrastive.py", "3": "cvae.py", "4": "gan.py"}
+GRADER_PLUGIN = "autograder.grade.plugin"
 GRADER_OPTIONS = ("--hw3-channel", "--hw3-manifest", "--gradescope-results")
 
 
@@ -189,7 +190,9 @@ class LocalScore:
 
 
 def is_grader_run(config) -> bool:
-    return any(config.getoption(option, default=None) for option in GRADER_OPTIONS)
+    """The autograder's own runs load its plugin (and, on Gradescope, set its options)."""
+    return (config.pluginmanager.has_plugin(GRADER_PLUGIN)
+            or any(config.getoption(option, default=None) for option in GRADER_OPTIONS))
 
 
 def register(config):

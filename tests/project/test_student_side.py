@@ -15,6 +15,7 @@ import tomllib
 import zipfile
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -160,13 +161,15 @@ def test_score_table_scores_as_the_autograder_does(tmp_path):
 
 def test_score_table_stays_out_of_the_autograders_runs():
     class Config:
-        def __init__(self, **options):
+        def __init__(self, plugins=(), **options):
             self.options = options
+            self.pluginmanager = SimpleNamespace(has_plugin=lambda name: name in plugins)
 
         def getoption(self, name, default=None):
             return self.options.get(name, default)
 
     assert not score.is_grader_run(Config())
+    assert score.is_grader_run(Config(plugins=["autograder.grade.plugin"]))  # validate's warm engine
     for option in ("--hw3-channel", "--hw3-manifest", "--gradescope-results"):
         assert score.is_grader_run(Config(**{option: "x"}))
 
