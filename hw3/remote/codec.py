@@ -29,6 +29,7 @@ DTYPES = frozenset({
 })
 SCALARS = (bool, int, float, str, bytes, type(None))
 CONTAINERS = (list, tuple, dict)
+HANDLE_KEY = "$handle"               # {HANDLE_KEY: id}: an object kept in the worker, by reference
 HEADER = struct.Struct(">Q")         # each message on a stream: its length, then its bytes
 ALLOWED = "tensors, numbers, strings, bytes, None, and lists, tuples and dicts (str keys) of them"
 
@@ -45,22 +46,27 @@ def index_path(where: str, key) -> str:
     return f"{where}[{text if len(text) <= 40 else text[:37] + '...'}]"
 
 
+def a(word: str) -> str:
+    """``word`` with its indefinite article: "an int", "a MyTensor"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def describe(value) -> str:
     """Why ``value`` cannot cross, in words that tell a student what to return instead."""
     cls = type(value)
     name = getattr(cls, "__qualname__", "?")
     if isinstance(value, torch.Tensor):
-        return f"a {name} (a torch.Tensor subclass) cannot cross; return a plain tensor"
+        return f"{a(name)} (a torch.Tensor subclass) cannot cross; return a plain tensor"
     if cls.__module__ == "numpy" or cls.__module__.startswith("numpy."):
         return f"a numpy.{name} cannot cross; return a torch tensor (torch.from_numpy) or a Python number"
     if isinstance(value, torch.nn.Module):
-        return f"a {name} (a torch.nn.Module) cannot cross as data"
+        return f"{a(name)} (a torch.nn.Module) cannot cross as data"
     for base in (*SCALARS, *CONTAINERS):
         if isinstance(value, base):
-            return f"a {name} (a {base.__name__} subclass) cannot cross; return a plain {base.__name__}"
+            return f"{a(name)} ({a(base.__name__)} subclass) cannot cross; return a plain {base.__name__}"
     if cls.__name__ == "generator":
         return "a generator cannot cross; return a list"
-    return f"a {name} (from module {cls.__module__}) cannot cross; only {ALLOWED} can"
+    return f"{a(name)} (from module {cls.__module__}) cannot cross; only {ALLOWED} can"
 
 
 # --- checking ---------------------------------------------------------------------------------
@@ -101,8 +107,10 @@ def check_arrived_tensor(tensor: torch.Tensor, where: str, budget: _Budget) -> N
         raise RemoteError(f"{where}: a tensor arrived that is a view into a larger storage")
     if tensor.numel():
         storage = tensor.untyped_storage()
-        if storage.nbytes() != tensor_nbytes(tensor) or storage.data_ptr() in budget.storages:
-            raise RemoteError(f"{where}: a tensor arrived sharing or exceeding its storage")
+        if storage.nbytes() != tensor_nbytes(tensor):
+            raise RemoteError(f"{where}: a tensor arrived that is a view into a larger storage")
+        if storage.data_ptr() in budget.storages:
+            raise RemoteError(f"{where}: a tensor arrived sharing its storage with another")
         budget.storages.add(storage.data_ptr())
 
 

@@ -27,13 +27,12 @@ import torch
 
 from hw3 import REPO_ROOT, impl
 from hw3.remote import codec
-from hw3.remote.codec import RemoteError
+from hw3.remote.codec import HANDLE_KEY, RemoteError
 
 DEFAULT_TIMEOUT = 300.0      # seconds one request may take
 START_TIMEOUT = 120.0        # seconds the worker may take to import torch and the student's file
 OUTPUT_CHARS = 20_000        # of the student's output written here per response
 DIED_OUTPUT_CHARS = 4_000    # of the output left by a worker that died, named in the error
-HANDLE_KEY = "$handle"
 
 
 class StudentError(Exception):
@@ -44,6 +43,10 @@ class StudentError(Exception):
         self.kind, self.message, self.traceback = kind, message, traceback
         head = f"{kind}: {message}" if kind else message
         super().__init__(head + (f"\n{traceback.rstrip()}" if traceback else ""))
+
+
+class StudentAttributeError(StudentError, AttributeError):
+    """The student's module or object has no such attribute (so hasattr() works on a proxy)."""
 
 
 def default_launcher(argv: list) -> list:
@@ -197,7 +200,12 @@ class RemoteModule:
     # Requests ----------------------------------------------------------------------------------
 
     def _attribute(self, handle, name: str, label: str):
-        reply = self._request({"op": "getattr", "handle": handle, "name": name}, label)
+        try:
+            reply = self._request({"op": "getattr", "handle": handle, "name": name}, label)
+        except StudentError as error:
+            if error.kind != "AttributeError":
+                raise
+            raise StudentAttributeError(error.kind, error.message, error.traceback) from None
         if type(reply) is not dict or type(reply.get("callable")) is not bool:
             raise RemoteError(f"{label}: the worker sent a malformed attribute")
         if reply["callable"]:
@@ -212,7 +220,7 @@ class RemoteModule:
         self._released = []
         if self._sync_rng:
             request["rng"] = torch.get_rng_state()
-        data = codec.encode(request, "the arguments")
+        data = codec.encode(request, f"the request for {label}")
         deadline = time.monotonic() + self._timeout
         try:
             process.send(data, deadline)
@@ -377,6 +385,12 @@ class RemoteHandle:
 
     def __call__(self, *args, **kwargs):
         return self._ask("call", "forward", name="__call__", args=args, kwargs=kwargs)
+
+    def __getitem__(self, key):
+        return self._ask("call", f"[{key!r}]", name="__getitem__", args=(key,))
+
+    def __len__(self) -> int:
+        return self._ask("call", "__len__", name="__len__")
 
     def train(self, mode: bool = True) -> "RemoteHandle":
         return self._ask("call", "train", name="train", args=(mode,))

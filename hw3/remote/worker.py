@@ -13,9 +13,11 @@ Every request may carry the judge's torch RNG state (set before the request runs
 response carries the worker's (after it ran), so seeding on the judge side behaves as in-process.
 """
 import argparse
+import ctypes
 import fcntl
 import io
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -32,7 +34,6 @@ OUTPUT_TAIL = 8_000          # ... and from its end
 MESSAGE_CHARS = 4_000        # of an exception's message
 TRACEBACK_FRAMES = 12        # the innermost ones
 HANDLE_TYPES = (torch.nn.Module, torch.optim.Optimizer)  # returned as handles, never as data
-HANDLE_KEY = "$handle"
 # Constructor arguments of torch.nn's layers, reported by `structure` where a layer has them.
 HYPERPARAMETERS = (
     "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "dilation",
@@ -230,7 +231,7 @@ class Worker:
             self.ids[key], self.handles[self.next_id] = self.next_id, obj
             self.next_id += 1
         cls = type(obj)
-        return {HANDLE_KEY: self.ids[key], "class": cls.__name__, "module": cls.__module__}
+        return {codec.HANDLE_KEY: self.ids[key], "class": cls.__name__, "module": cls.__module__}
 
     def export(self, value, depth: int = 0):
         """The plain form of a result: handles for models and optimizers, Parameters and
@@ -257,8 +258,8 @@ class Worker:
 
     def resolve(self, value):
         """Arguments with the judge's handle references replaced by the objects."""
-        if type(value) is dict and set(value) == {HANDLE_KEY}:
-            return self.handle_object(value[HANDLE_KEY])
+        if type(value) is dict and set(value) == {codec.HANDLE_KEY}:
+            return self.handle_object(value[codec.HANDLE_KEY])
         if type(value) in (list, tuple):
             return type(value)(self.resolve(v) for v in value)
         if type(value) is dict:
@@ -416,12 +417,21 @@ def load_student(args, streams: Streams):
     return Worker(module, file)
 
 
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when the judge that started it goes (best effort)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw3.remote.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--impl-file", required=True, help="the student's file, e.g. starter/gan.py")
     parser.add_argument("--module", required=True, choices=impl.STUDENT_MODULES)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    die_with_parent()
     streams = Streams()
     if args.threads:
         torch.set_num_threads(args.threads)
