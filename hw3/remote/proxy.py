@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import weakref
-from pathlib import Path
 
 import torch
 
@@ -255,7 +254,8 @@ class RemoteModule:
         process, self._process = self._process, None
         if isinstance(error, TimeoutError):
             process.stop()
-            return StudentError("", f"{label} did not answer within {seconds or self._timeout:g} s: the worker was stopped")
+            seconds = seconds or self._timeout
+            return StudentError("", f"{label} did not answer within {seconds:g} s: the worker was stopped")
         output = process.leftover_output()
         code = process.stop()
         if isinstance(error, RemoteError):
@@ -326,7 +326,8 @@ class RemoteModule:
 
 def error_from(error, label: str) -> Exception:
     """The judge-side exception for an error response."""
-    if type(error) is not dict or not all(type(error.get(k)) is str for k in ("origin", "type", "message", "traceback")):
+    fields = ("origin", "type", "message", "traceback")
+    if type(error) is not dict or not all(type(error.get(k)) is str for k in fields):
         return RemoteError(f"{label}: the worker sent a malformed error")
     if error["origin"] == "student":
         return StudentError(error["type"], error["message"], error["traceback"])

@@ -179,7 +179,7 @@ def hyperparameters(module: torch.nn.Module) -> dict:
     found = {name: plain_hyperparameter(getattr(module, name)) for name in HYPERPARAMETERS
              if hasattr(module, name)}
     found = {name: value for name, value in found.items() if value is not NotImplemented}
-    if isinstance(getattr(module, "bias", None), (torch.Tensor, type(None))) and hasattr(module, "bias"):
+    if hasattr(module, "bias") and isinstance(module.bias, (torch.Tensor, type(None))):
         found["bias"] = module.bias is not None
     return found
 

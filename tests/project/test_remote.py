@@ -360,7 +360,8 @@ def test_a_model_is_a_handle_that_computes_as_in_process(gan):
     assert isinstance(remote, RemoteHandle) and remote.remote_class == "Sequential"
     assert gan.model() is not remote  # a new model, a new handle
     rows = {row["name"]: row for row in remote.structure()}
-    assert [rows[n]["class"] for n in ("", "0", "1", "2", "3")] == ["Sequential", "Conv2d", "LeakyReLU", "Flatten", "Linear"]
+    classes = [rows[n]["class"] for n in ("", "0", "1", "2", "3")]
+    assert classes == ["Sequential", "Conv2d", "LeakyReLU", "Flatten", "Linear"]
     assert rows["0"]["module"] == "torch.nn.modules.conv"
     assert rows["0"]["hyperparameters"].items() >= {"in_channels": 1, "out_channels": 2, "kernel_size": (3, 3),
                                                     "stride": (1, 1), "padding": (1, 1), "bias": True}.items()
@@ -368,7 +369,8 @@ def test_a_model_is_a_handle_that_computes_as_in_process(gan):
     assert rows["3"]["hyperparameters"].items() >= {"in_features": 32, "out_features": 3, "bias": True}.items()
     assert rows["3"]["parameters"] == {"weight": [3, 32], "bias": [3]}
     state = remote.state_dict()
-    assert list(state) == list(local.state_dict()) and all(torch.equal(state[k], v) for k, v in local.state_dict().items())
+    expected = local.state_dict()
+    assert list(state) == list(expected) and all(torch.equal(state[k], v) for k, v in expected.items())
     assert remote.num_parameters() == sum(p.numel() for p in local.parameters()) == 119
     assert [n for n, _ in remote.named_parameters()] == [n for n, _ in local.named_parameters()]
     x = torch.randn(5, 1, 4, 4)
