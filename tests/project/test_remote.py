@@ -8,6 +8,7 @@ import collections
 import io
 import math
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +282,10 @@ def hang():
     time.sleep(600)
 
 
+def square_sum(x, scale=1.0):
+    return scale * (x ** 2).sum()
+
+
 def count(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -396,6 +401,13 @@ def test_backward_gives_the_in_process_gradients(gan):
     assert torch.equal(again["parameter_grads"]["3.bias"], result["parameter_grads"]["3.bias"])
 
 
+def test_backward_through_a_function(gan):
+    x = torch.tensor([1., -2., 3.])
+    result = gan.square_sum.backward([x], torch.tensor(2.), scale=0.5)
+    assert result["output"].item() == 7.0 and torch.equal(result["input_grads"][0], 2 * 0.5 * 2 * x)
+    assert result["parameter_grads"] == {}
+
+
 def test_load_state_dict_changes_the_workers_model(gan):
     remote = gan.model()
     zeros = {k: torch.zeros_like(v) for k, v in remote.state_dict().items()}
@@ -425,6 +437,12 @@ def test_the_worker_holds_no_test_code(gan):
     assert {Path(f).name for f in files} <= {"gan.py", "worker.py", "<frozen runpy>"}, files
     tests = Path(__file__).resolve().parent.parent
     assert not [f for f in module_files if tests in Path(f).resolve().parents or "conftest" in f]
+
+
+def test_the_judge_never_imports_the_students_file(gan):
+    assert gan.NOISE_DIM == 96
+    student_file = str(gan._file)
+    assert not [m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == student_file]
 
 
 def test_tampering_in_the_worker_stays_in_the_worker(gan):
