@@ -47,6 +47,8 @@ MAX_RUNS_PER_PROBLEM = 8      # test processes started for one problem (restarts
 KILL_GRACE = 10.0             # seconds (plus a quarter of the test's budget) past which the grader kills a test
 WALL_BACKSTOP = 4.0           # a test's wall-clock limit, in multiples of its CPU-time limit on one core
 RESULTS_RESERVE = 10.0        # seconds of the whole-run limit kept for stopping processes and writing results
+LATER_PROBLEM_RESERVE = 240.0 # wall seconds (at most) each problem still to run keeps from the one running
+SCRATCH_DIRS = ("tmp", ".config", ".config/matplotlib", ".cache")   # made in each test process's HOME
 GRADER_LIMIT = ("Flagged for regrade: stopped by the grader's own time limit, not because of your code "
                 "(the grading machine was too slow or busy); the staff will grade it again.")
 
@@ -113,7 +115,7 @@ def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None
             env[name] = os.environ[name]
     if cores:  # torch's thread pools: one thread per core this grading may use, never more
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(cores)
-    for sub in ("tmp", ".config/matplotlib", ".cache"):
+    for sub in SCRATCH_DIRS:
         (home / sub).mkdir(parents=True, exist_ok=True)
     return env
 
@@ -358,15 +360,15 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                     return "budget", f"the grader stopped the test process: over {wall_limit:g} s of wall time"
                 return None
 
-            sandboxed = sandbox.Sandbox(isolation, read_only=read_only, writable=[scratch],
-                                        uid=lease.uid if lease else None)
+            sandboxed = sandbox.Sandbox(isolation, read_only=read_only, uid=lease.uid if lease else None,
+                                        scratch=scratch, scratch_dirs=SCRATCH_DIRS)
             child = sandbox.run(python_argv() + test_process_args(manifest, remaining), env=env, cwd=scratch,
                                 limits=sandbox.Limits(memory_mb=memory_mb), sandbox=sandboxed,
                                 on_record=on_record, check=check)
         finally:
             if lease:
                 lease.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            sandbox.remove_tree(scratch)
         why = child.describe()
         run.log.append(f"{problem}: test process {run.processes}: {why}; {len(state['started'])} test(s) started; "
                        f"{child.cpu_seconds:.1f} CPU s; {child.output_bytes} bytes of output"
@@ -447,7 +449,7 @@ class Grade:
     def student_output(self) -> str:
         """The top-level output students see on Gradescope: visible tests only, plus the notes."""
         where = "at the top of the submission" if self.submission.folder in ("", ".") else \
-            f"in its folder '{safe_text(self.submission.folder, 300)}'"
+            f"in its folder '{safe_text(self.submission.folder, 300, one_line=True)}'"
         head = [f"Graded files found {where}: {', '.join(sorted(self.submission.files)) or 'none'}"]
         notes = [safe_text(note, 2000) for note in self.notes]
         return "\n".join(head + notes + ["", summary_table(self.results, visible_only=True, failures=False)])
@@ -493,8 +495,8 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         raise GradeError(str(error)) from None
     sandbox.become_subreaper()
     cores = available_cores()
-    with tempfile.TemporaryDirectory(prefix="hw3-grade-") as work:
-        work = Path(work)
+    work = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
+    try:
         work.chmod(0o711)  # sandboxed processes may pass through, not list
         found = collect(submission, work / "submission")
         sources = {name: path.read_bytes() for name, path in found.files.items()}
@@ -541,11 +543,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                     verdicts[spec["nodeid"]] = {"outcome": "failed", "output": message}
                 continue
             say(f"running {len(specs)} test(s) of {problem}")
-            # A fair share of the time left -- in proportion to the problems' declared test timeouts --
-            # so that a problem that hangs cannot starve the ones after it.
-            now = time.monotonic()
-            budgets = [budget(p) for p in to_run[to_run.index(problem):]]
-            share = now + max(0.0, deadline - now) * budgets[0] / sum(budgets)
+            share = problem_deadline(problem, to_run, budget, deadline)
             try:
                 run = run_problem(problem, specs, manifest, private_copy(work, filename, sources[filename]), work,
                                   deadline=share, memory_mb=memory_mb, isolation=chosen, runtime=runtime,
@@ -562,10 +560,25 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
             notes += run.notes
             logs += run.log
             save()
+    finally:
+        sandbox.remove_tree(work)   # whatever a submission left there, however deep
     final = report()
     if output is not None:
         write_json_atomically(final.gradescope(), output)
     return final
+
+
+def problem_deadline(problem: str, to_run: list, budget, deadline: float) -> float:
+    """When ``problem`` must stop: the whole run's deadline, less a reserve for each problem still to run
+    (its proportional share of the time left, by declared budgets, but at most LATER_PROBLEM_RESERVE).
+    A problem that hangs cannot starve the ones after it, and one that is only slow (a busy machine)
+    may use all the time they do not need."""
+    now = time.monotonic()
+    left = max(0.0, deadline - now)
+    pending = to_run[to_run.index(problem):]
+    total = sum(budget(p) for p in pending)
+    reserve = sum(min(LATER_PROBLEM_RESERVE, left * budget(p) / total) for p in pending[1:])
+    return max(now, deadline - reserve)
 
 
 def private_copy(work: Path, filename: str, source: bytes) -> Path:

@@ -62,7 +62,7 @@ def points_of(results: dict) -> dict:
 
 def spreadsheet_safe(text: str) -> str:
     """A cell no spreadsheet runs as a formula, with no control characters."""
-    text = safe_text(text, 200)
+    text = safe_text(text, 200, one_line=True)
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
@@ -134,12 +134,12 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
             status = "graded"
             if code != 0 or not results_file.is_file():
                 message = (text.strip().splitlines() or ["the grader failed"])[-1].removeprefix("error: ")
-                status = f"error: {safe_text(message, 500)}"
+                status = f"error: {safe_text(message, 500, one_line=True)}"
                 write_json_atomically(gradescope_results([], 0, f"This submission could not be graded: {message}"),
                                       results_file)
             results = json.loads(results_file.read_text())
             row = {"student": spreadsheet_safe(student), **points_of(results), "status": status}
-            log(f"{safe_text(student, 200)}: {row['total']:g} points ({status}, {time.monotonic() - started:.0f} s"
+            log(f"{safe_text(student, 200, one_line=True)}: {row['total']:g} points ({status}, {time.monotonic() - started:.0f} s"
                 + (f", REGRADE {row['regrade']}" if row["regrade"] else "") + ")")
             return row
 

@@ -1,7 +1,9 @@
-"""A control group per test process: a memory and a process limit on its whole tree, not per process.
+"""A control group per test process: a memory and a process limit on its whole tree, not per process,
+its CPU time (every process it ever ran, reaped or not), and the cores it may use.
 
-The kernel charges every page the tree uses (its tmpfs files included) to the group, and refuses a
-fork past ``pids.max``. cgroup v2 (a unified hierarchy with the memory and pids controllers delegated
+The kernel charges every page the tree uses (its tmpfs files included) to the group, refuses a fork
+past ``pids.max``, counts CPU time in cpuacct/cpu.stat whatever the processes do with SIGCHLD, and
+keeps them on the group's cpuset whatever they ask of sched_setaffinity. cgroup v2 (a unified hierarchy with the memory and pids controllers delegated
 to us) and cgroup v1 (separate memory and pids hierarchies) are both handled; where neither can be
 written (a container with a read-only /sys/fs/cgroup) ``create`` says why and grading goes on with the
 per-process limits alone, as the grader's log states.
@@ -33,39 +35,73 @@ def _writable_group(folder: Path) -> bool:
 
 
 class Cgroup:
-    """One group (v2) or a pair of groups (v1 memory and pids) holding a test process's tree."""
+    """One group (v2) or a set of groups (v1: memory, pids, and cpuacct and cpuset where writable)
+    holding a test process's tree."""
 
-    def __init__(self, folders: list, limits: dict):
-        self.folders = folders
-        for (folder, name), value in limits.items():
-            (folder / name).write_text(str(value))
+    def __init__(self, folders: list, settings: list, cpu_file: Path = None, cpu_unit: float = 1e-9):
+        self.folders, self.cpu_file, self.cpu_unit = folders, cpu_file, cpu_unit
+        for path, value in settings:   # in order: a v1 cpuset needs its cpus and mems before any task
+            path.write_text(str(value))
 
     @classmethod
-    def create(cls, name: str, memory_bytes: int, pids: int):
-        """(Cgroup, "") or (None, why not)."""
+    def create(cls, name: str, memory_bytes: int, pids: int, cpus=None):
+        """(Cgroup, "") or (None, why not). ``cpus``: the cores the tree may run on (None: any)."""
         own = _own_paths()
         unified = ROOT if (ROOT / "cgroup.controllers").is_file() else ROOT / "unified"
+        cpu_list = ",".join(map(str, sorted(cpus))) if cpus else None
+        folders = []
         try:
             if "" in own and (unified / own[""].lstrip("/") / "cgroup.controllers").is_file():
                 parent = unified / own[""].lstrip("/")
-                available = (parent / "cgroup.subtree_control").read_text().split()
-                if {"memory", "pids"} <= set(available) and _writable_group(parent):
+                available = set((parent / "cgroup.subtree_control").read_text().split())
+                if {"memory", "pids"} <= available and _writable_group(parent):
                     folder = parent / name
                     folder.mkdir()
-                    return cls([folder], {(folder, "memory.max"): memory_bytes, (folder, "memory.swap.max"): 0,
-                                          (folder, "pids.max"): pids}), ""
+                    folders.append(folder)
+                    settings = [(folder / "memory.max", memory_bytes), (folder / "memory.swap.max", 0),
+                                (folder / "pids.max", pids)]
+                    if cpu_list and "cpuset" in available:
+                        settings.append((folder / "cpuset.cpus", cpu_list))
+                    return cls(folders, settings, folder / "cpu.stat", 1e-6), ""
             if "memory" in own and "pids" in own:
-                memory = ROOT / "memory" / own["memory"].lstrip("/")
-                pid_root = ROOT / "pids" / own["pids"].lstrip("/")
-                if _writable_group(memory) and _writable_group(pid_root):
-                    folders = [memory / name, pid_root / name]
-                    for folder in folders:
-                        folder.mkdir()
-                    return cls(folders, {(folders[0], "memory.limit_in_bytes"): memory_bytes,
-                                         (folders[1], "pids.max"): pids}), ""
+                def group(controller):
+                    folder = ROOT / controller / own.get(controller, "/").lstrip("/") / name
+                    folder.mkdir()
+                    folders.append(folder)
+                    return folder
+                if not all(_writable_group(ROOT / c / own[c].lstrip("/")) for c in ("memory", "pids")):
+                    return None, "no writable cgroup with the memory and pids controllers"
+                memory, pid_group = group("memory"), group("pids")
+                settings = [(memory / "memory.limit_in_bytes", memory_bytes), (pid_group / "pids.max", pids)]
+                cpu_file = None
+                if "cpuacct" in own and _writable_group(ROOT / "cpuacct" / own["cpuacct"].lstrip("/")):
+                    cpu_file = group("cpuacct") / "cpuacct.usage"
+                if cpu_list and "cpuset" in own and _writable_group(ROOT / "cpuset" / own["cpuset"].lstrip("/")):
+                    cpuset = group("cpuset")
+                    settings += [(cpuset / "cpuset.cpus", cpu_list),
+                                 (cpuset / "cpuset.mems", (cpuset.parent / "cpuset.mems").read_text().strip())]
+                return cls(folders, settings, cpu_file), ""
         except OSError as error:
+            for folder in folders:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
             return None, f"cgroups not writable here ({error.strerror or error})"
         return None, "no writable cgroup with the memory and pids controllers"
+
+    def cpu_seconds(self):
+        """CPU seconds of every process the group ever held, or None where not counted."""
+        if self.cpu_file is None:
+            return None
+        try:
+            text = self.cpu_file.read_text()
+        except OSError:
+            return None
+        if self.cpu_file.name == "cpu.stat":
+            fields = dict(line.split() for line in text.splitlines() if line.strip())
+            return int(fields.get("usage_usec", 0)) * self.cpu_unit
+        return int(text.strip() or 0) * self.cpu_unit
 
     def enter(self) -> None:
         """Move the calling process into the group (run in the child between fork and exec)."""

@@ -38,13 +38,19 @@ UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\
                                "\ud800-\udfff]")
 
 
-def safe_text(text, limit: int = None, keep_tail: bool = True) -> str:
+LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def safe_text(text, limit: int = None, keep_tail: bool = True, one_line: bool = False) -> str:
     """Text fit for a console, results.json or a gradebook: cut to ``limit`` characters first (so no
     later step works on unbounded student text), then every unsafe character shown escaped
-    (ESC becomes the four characters \\x1b). Linear in the length of the text."""
+    (ESC becomes the four characters \\x1b); ``one_line`` escapes line breaks and tabs too, for a name
+    shown inside a line (a folder, a zip member), where a newline could forge table rows. Linear."""
     text = text if isinstance(text, str) else str(text)
     if limit is not None:
         text = truncate(text, limit, keep_tail)
+    if one_line:
+        text = LINE_BREAKS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
     return UNSAFE_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace")
                                  .decode("ascii") if not "\ud800" <= m.group() <= "\udfff"
                                  else f"\\u{ord(m.group()):04x}", text)

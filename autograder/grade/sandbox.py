@@ -47,6 +47,7 @@ LOCK_DIR = Path(os.environ.get("HW3_GRADER_LOCK_DIR") or
 MAX_RECORD = 1 << 20          # a record line longer than this is a protocol violation
 PROCESSES = 512               # default RLIMIT_NPROC of a private uid (processes and threads)
 TMPFS_MB = {"/tmp": 512, "/var/tmp": 64, "/dev/shm": 64}   # the sandbox's private scratch file systems
+SCRATCH_MB = 512              # its working folder (HOME), also a private tmpfs with namespaces
 MODES = ("namespaces", "uid", "none")
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -153,9 +154,24 @@ def kill_uid(uid: int, within: float = 10.0) -> int:
         time.sleep(0.01)
 
 
-def remove_files_of_uid(uid: int, folders=tuple(TMPFS_MB)) -> None:
-    """Delete what ``uid`` left at the top of the shared scratch folders (uid mode only: with
-    namespaces these are private tmpfs that vanish with the sandbox)."""
+def remove_tree(path, within: float = 60.0) -> None:
+    """Delete ``path`` however deep or large the tree a submission made there (shutil.rmtree recurses
+    in Python and fails on a few thousand levels); never follows symlinks, never raises."""
+    try:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=within, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/dev/mqueue")
+
+
+def remove_files_of_uid(uid: int, folders=SHARED_WRITABLE) -> None:
+    """Delete what ``uid`` left in the world-writable folders and its System V IPC objects (uid mode
+    only: with namespaces these are private and vanish with the sandbox)."""
     for folder in folders:
         try:
             entries = list(os.scandir(folder))
@@ -163,14 +179,21 @@ def remove_files_of_uid(uid: int, folders=tuple(TMPFS_MB)) -> None:
             continue
         for entry in entries:
             try:
-                if entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    remove_tree(entry.path)
             except OSError:
                 pass
+    for kind, flag in (("shm", "-m"), ("msg", "-q"), ("sem", "-s")):
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        header = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[0].split()
+        for line in lines:
+            fields = dict(zip(header, line.split()))
+            if fields.get("uid") == str(uid) or fields.get("cuid") == str(uid):
+                subprocess.run(["ipcrm", flag, fields.get("shmid") or fields.get("msqid") or fields.get("semid")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
 
 
 # --- choosing the isolation -------------------------------------------------------------------
@@ -230,15 +253,15 @@ def choose(requested: str = "auto") -> Isolation:
 
 
 def _probe_uid_caps() -> str:
-    """"" if a private uid can start this Python, "dac_read_search" if it needs to read files it may not
-    (pyenv under /root); IsolationError if neither works."""
+    """"" if a private uid can start this Python; IsolationError otherwise. (A capability to read every
+    file would let it start a Python under /root, and read the staff's files too: refused.)"""
     if not shutil.which("setpriv"):
         raise IsolationError("setpriv (util-linux) is not installed")
     with UidLease() as lease:
-        for caps in ("", "dac_read_search"):
-            if _runs(setpriv_prefix(lease.uid, caps)):
-                return caps
-    raise IsolationError("a private uid cannot run this Python (setpriv failed)")
+        if _runs(setpriv_prefix(lease.uid)):
+            return ""
+    raise IsolationError(f"a private uid cannot run this Python ({sys.executable}): install it where every "
+                         f"user may read it (chmod -R a+rX, as the Gradescope setup does), or use namespaces")
 
 
 def _probe_namespaces():
@@ -287,8 +310,10 @@ def _system_binds() -> list:
     return args
 
 
-def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None) -> list:
-    """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``."""
+def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None, scratch: Path = None,
+                 scratch_dirs=()) -> list:
+    """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``, and
+    has ``scratch`` (with ``scratch_dirs`` in it) as a private size-limited tmpfs."""
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if isolation.user_namespace:
@@ -303,6 +328,11 @@ def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: i
             covered.add(path)
     for path in writable:
         binds += ["--bind", str(path), str(path)]
+    if scratch is not None:  # in memory, size-limited and gone with the sandbox: no disk to fill
+        binds += ["--perms", "1777", "--size", str(SCRATCH_MB << 20), "--tmpfs", str(scratch)]
+        for sub in scratch_dirs:
+            binds += ["--perms", "1777", "--dir", str(Path(scratch) / sub)]
+        writable = [*writable, scratch]
     # The folders leading to what is bound, made traversable (bwrap would copy a host mode such as
     # /root's 0700, which a private uid cannot pass), listing nothing but what is bound below them.
     ancestors = {parent for path in [*covered, *map(Path, writable)] for parent in path.parents}
@@ -346,6 +376,14 @@ def tree_cpu_seconds(root: int) -> float:
             total += table[pid][1]
             todo += children.get(pid, [])
     return total / CLOCK_TICKS
+
+
+def allowed_cpus():
+    """The cores this process may run on (grade-all gives each worker its own), or None."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
 
 
 def reap_children() -> None:
@@ -501,11 +539,14 @@ class Sandbox:
     read_only: list = field(default_factory=list)
     writable: list = field(default_factory=list)
     uid: int = None
+    scratch: Path = None          # the working folder: a private tmpfs with namespaces
+    scratch_dirs: tuple = ()      # folders made inside it
 
     def prefix(self, cwd: Path) -> list:
         if self.isolation.mode == "namespaces":
             return bwrap_prefix(self.isolation, read_only=[*python_paths(), *self.read_only],
-                                writable=self.writable, cwd=cwd, uid=self.uid)
+                                writable=self.writable, cwd=cwd, uid=self.uid, scratch=self.scratch,
+                                scratch_dirs=self.scratch_dirs)
         if self.isolation.mode == "uid":
             return setpriv_prefix(self.uid, self.isolation.caps)
         return []
@@ -533,7 +574,7 @@ def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, che
     if limits.memory_mb and is_root():
         from autograder.grade.cgroup import Cgroup
         group, why = Cgroup.create(f"hw3-{secrets.token_hex(6)}", limits.memory_mb << 20,
-                                   limits.processes or PROCESSES)
+                                   limits.processes or PROCESSES, cpus=allowed_cpus())
         result.tree_limits = "a cgroup for the whole tree" if group else f"per process only: {why}"
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -585,8 +626,10 @@ def run(argv, *, env, cwd, limits: Limits, sandbox: Sandbox, on_record=None, che
             now = time.monotonic()
             if exited_at is None and check and not result.killed and now - last_check >= poll / 2:
                 last_check = now
-                # the largest reading: a process exiting and being reaped can momentarily drop out of the tree
-                result.cpu_seconds = max(result.cpu_seconds, tree_cpu_seconds(proc.pid))
+                # the largest reading: a process exiting and being reaped can momentarily drop out of the
+                # tree, and children reaped by the kernel (SIGCHLD ignored) only show in the cgroup's count
+                readings = [result.cpu_seconds, tree_cpu_seconds(proc.pid), group.cpu_seconds() if group else None]
+                result.cpu_seconds = max(r for r in readings if r is not None)
                 reason = check(result.cpu_seconds)
                 if reason:
                     kill(reason)

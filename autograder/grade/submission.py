@@ -18,7 +18,7 @@ STUDENT_FILES = ("cnn.py", "contrastive.py", "cvae.py", "gan.py")
 MAX_FILE_BYTES = 2 * 1024 * 1024   # a student source file larger than this is refused
 MAX_DEPTH = 4                      # folders searched below the submission's top
 IGNORED_FOLDERS = ("__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints")
-MAX_ZIP_MEMBERS = 10_000           # entries in a zip's central directory
+MAX_ENTRIES = 10_000               # entries of a zip (its central directory) or a submission folder
 MAX_ZIP_DIRECTORY = 4 << 20        # bytes of a zip's central directory
 MAX_ZIP_TOTAL = 1 << 30            # uncompressed bytes of all members together
 
@@ -50,7 +50,8 @@ def _choose(candidates: dict) -> tuple:
     others = sorted(str(f) for f in candidates if f != best)
     if others:
         notes.append(f"Student files were found in more than one folder; graded the ones in "
-                     f"'{best}' and ignored {', '.join(repr(o) for o in others[:5])}.")
+                     f"'{safe_text(best, 200, one_line=True)}' and ignored "
+                     f"{', '.join(repr(safe_text(o, 200, one_line=True)) for o in others[:5])}.")
     return best, candidates[best], notes
 
 
@@ -61,12 +62,17 @@ def _skip(parts) -> bool:
 def scan_folder(folder: Path) -> dict:
     """{relative folder: {file name: absolute path}} for the regular (non-symlink) student files."""
     candidates = {}
+    seen = [0]
 
     def walk(directory: Path, rel: PurePosixPath):
         try:
             entries = sorted(directory.iterdir())
         except OSError:
             return
+        seen[0] += len(entries)
+        if seen[0] > MAX_ENTRIES:
+            raise SubmissionError(f"submission {folder} holds more than {MAX_ENTRIES} files and folders: "
+                                  f"submit only the folder with {', '.join(STUDENT_FILES)}")
         for entry in entries:
             try:
                 mode = entry.lstat().st_mode
@@ -101,21 +107,22 @@ def zip_directory_size(source: Path) -> tuple:
                                   f"re-create it")
         entries, directory = struct.unpack("<HI", tail[end + 10:end + 16])
         locator = tail.rfind(b"PK\x06\x07", 0, end)
-        if locator >= 0 and (entries == 0xFFFF or directory == 0xFFFFFFFF):   # zip64
+        if locator >= 0 and len(tail) - locator >= 20:   # zip64: zipfile believes these records, so do we
             (record_at,) = struct.unpack("<Q", tail[locator + 8:locator + 16])
-            f.seek(record_at)
+            f.seek(min(record_at, size))
             record = f.read(56)
             if record[:4] != b"PK\x06\x06" or len(record) < 56:
                 raise SubmissionError(f"submission {source} is a damaged zip64 archive; re-create it")
-            entries, directory = struct.unpack("<QQ", record[32:48])
+            entries64, directory64 = struct.unpack("<QQ", record[32:48])
+            entries, directory = max(entries, entries64), max(directory, directory64)
     return entries, directory
 
 
 def check_zip_bounds(source: Path) -> None:
     entries, directory = zip_directory_size(source)
-    if entries > MAX_ZIP_MEMBERS or directory > MAX_ZIP_DIRECTORY:
+    if entries > MAX_ENTRIES or directory > MAX_ZIP_DIRECTORY:
         raise SubmissionError(f"submission {source} holds {entries} entries ({directory} bytes of directory), "
-                              f"over the limit of {MAX_ZIP_MEMBERS}: zip only the folder with "
+                              f"over the limit of {MAX_ENTRIES}: zip only the folder with "
                               f"{', '.join(STUDENT_FILES)}")
 
 
@@ -130,7 +137,7 @@ def scan_zip(archive: zipfile.ZipFile, notes: list) -> dict:
                               f"only {', '.join(STUDENT_FILES)}")
     for info in members:
         if unsafe_member(info.filename):
-            notes.append(f"Skipped zip member {safe_text(info.filename, 200)!r}: it points outside the archive "
+            notes.append(f"Skipped zip member '{safe_text(info.filename, 200, one_line=True)}': it points outside the archive "
                          f"(absolute path or '..').")
             continue
         path = PurePosixPath(info.filename.replace("\\", "/"))

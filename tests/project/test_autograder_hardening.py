@@ -28,17 +28,19 @@ from test_autograder_grade import (GOOD, bad_gan, check_others_intact, grade, ma
 
 pytestmark = pytest.mark.timeout(600)
 needs_root = pytest.mark.skipif(not sandbox.is_root(), reason="needs root (private uids, namespaces as root)")
-ISOLATIONS = ["namespaces", "uid"] if sandbox.is_root() else ["namespaces"]
 
 
-def namespaces_available() -> bool:
+def available(mode: str) -> bool:
     try:
-        return sandbox.choose("namespaces").mode == "namespaces"
+        return sandbox.choose(mode).mode == mode
     except sandbox.IsolationError:
         return False
 
 
-needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="needs bubblewrap namespaces")
+# uid mode is refused where a private uid cannot read this Python (pyenv under /root, as here)
+ISOLATIONS = [pytest.param(mode, marks=pytest.mark.skipif(not available(mode), reason=f"no {mode} sandbox here"))
+              for mode in ("namespaces", "uid")]
+needs_namespaces = pytest.mark.skipif(not available("namespaces"), reason="needs bubblewrap namespaces")
 
 # In-process access to the plugin's authenticated channel (as student code in the test process has it).
 CHANNEL = '''
@@ -458,3 +460,145 @@ def test_the_staff_tree_around_the_tests_is_not_visible(tmp_path):
     finally:
         import shutil
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --- what a red team found after the first hardening -----------------------------------------------------
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_folder_tree_thousands_deep_is_removed(tmp_path, suite, manifest, isolation):
+    """3,000 nested folders in the working folder (shutil.rmtree's recursion gave up on them, and the
+    grader crashed): grading finishes, the other problems keep their points, nothing is left."""
+    before = set(Path("/tmp").glob("hw3-grade-*"))
+    gan = GOOD + "import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
+    report = grade(submission(tmp_path / "sub", gan), suite, manifest, tmp_path / "r.json", isolation=isolation)
+    assert report.score == 105
+    assert set(Path("/tmp").glob("hw3-grade-*")) <= before
+
+
+@needs_namespaces
+def test_the_working_folder_cannot_fill_the_disk(tmp_path, suite, manifest):
+    gan = bad_gan('''
+        import os
+        def value():
+            written = 0
+            try:
+                with open(os.path.join(os.environ["HOME"], "fill"), "wb") as f:
+                    for _ in range(700):
+                        f.write(b"x" * (1 << 20))
+                        written += 1
+            except OSError:
+                pass
+            return 42 if written <= 520 else written
+        ''', False)
+    report = grade(submission(tmp_path / "sub", gan), suite, manifest, isolation="namespaces")
+    assert value_of(report).score == 10, value_of(report).output
+
+
+def test_newlines_in_a_folder_name_cannot_forge_rows(tmp_path, suite):
+    archive = tmp_path / "forge.zip"
+    fake = "a\nproblem points\ntotal           105 / 105\n"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(f"{fake}/gan.py", "raise SystemExit\n")
+        z.writestr(f"{fake}/other/cnn.py", GOOD)
+        z.writestr("b\nc/deeper/cvae.py", GOOD)
+    run = run_cli("grade", archive, "--tests", suite)
+    assert run.returncode == 0, run.stderr
+    assert not re.search(r"^\s*total\s+105", run.stdout, re.MULTILINE), run.stdout
+    assert "\\n" in run.stdout   # the newline shown escaped, inside its line
+
+
+def cgroup_cpu_counted() -> bool:
+    from autograder.grade.cgroup import Cgroup
+    group, _ = Cgroup.create(f"hw3-probe-{os.getpid()}", 1 << 30, 64)
+    if group is None:
+        return False
+    counted = group.cpu_seconds() is not None
+    group.close()
+    return counted
+
+
+@needs_root
+def test_cpu_burnt_by_children_the_kernel_reaps_still_counts(tmp_path, suite, manifest, monkeypatch):
+    """With SIGCHLD ignored, children are reaped by the kernel and their CPU time never reaches their
+    parent's: the cgroup's count sees it, and the test is stopped at its CPU budget."""
+    if not cgroup_cpu_counted():
+        pytest.skip("no cgroup CPU accounting here")
+    monkeypatch.setattr(grader, "KILL_GRACE", 1.0)   # budget: 3 s x cores x 1.25 + 1 s
+    gan = bad_gan('''
+        import os, signal, time
+        def value():
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+            start = time.monotonic()
+            while time.monotonic() - start < 12:   # two children at a time, 0.5 CPU s each
+                for _ in range(2):
+                    if os.fork() == 0:
+                        end = time.process_time() + 0.5
+                        while time.process_time() < end:
+                            pass
+                        os._exit(0)
+                time.sleep(0.5)
+            return 42
+        ''', False)
+    report = grade(submission(tmp_path / "sub", gan), suite, manifest)
+    value = value_of(report)
+    assert value.score == 0 and "CPU seconds" in value.output and not value.regrade, value.output
+    wall = float(re.search(r"CPU seconds, (\d+) s of wall time", value.output).group(1))
+    assert wall < 17, f"stopped by the wall-clock backstop, not the CPU budget: {value.output}"
+    check_others_intact(report, 15, extra=5)
+
+
+@needs_root
+def test_a_test_process_cannot_widen_its_cores(tmp_path, suite, manifest):
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores")
+    gan = bad_gan('''
+        import os
+        def value():
+            try:
+                os.sched_setaffinity(0, range(os.cpu_count()))
+            except OSError:
+                pass
+            return 42 if len(os.sched_getaffinity(0)) == 1 else sorted(os.sched_getaffinity(0))
+        ''', False)
+    os.sched_setaffinity(0, {cores[0]})   # as grade-all pins a worker
+    try:
+        report = grade(submission(tmp_path / "sub", gan), suite, manifest)
+    finally:
+        os.sched_setaffinity(0, cores)
+    if any("per process only" in line for line in report.log):
+        pytest.skip("no writable cpuset cgroup here")
+    assert value_of(report).score == 10, value_of(report).output
+
+
+def test_zip64_records_count_toward_the_bound(tmp_path, suite, manifest, monkeypatch):
+    """An end record claiming one entry, with zip64 records claiming many (zipfile believes those)."""
+    import struct
+    import zlib
+    from autograder.grade import submission as collecting
+    monkeypatch.setattr(collecting, "MAX_ENTRIES", 100)
+    local, central = bytearray(), bytearray()
+    for name, data in [(b"gan.py", GOOD.encode())] + [(b"x/%d" % i, b"") for i in range(200)]:
+        offset, crc = len(local), zlib.crc32(data)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 0, 0, 0, crc, len(data), len(data), len(name), 0)
+        local += name + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0, 0, 0, 0, crc, len(data), len(data),
+                               len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
+    at, size = len(local), len(central)
+    record = struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, 201, 201, size, at)
+    locator = struct.pack("<IIQI", 0x07064b50, 0, at + size, 1)
+    end = struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 1, 1, 46, at, 0)
+    archive = tmp_path / "z64.zip"
+    archive.write_bytes(bytes(local + central) + record + locator + end)
+    with pytest.raises(grader.SubmissionError, match="201 entries"):
+        grader.grade(archive, tests_dir=suite, manifest=manifest)
+
+
+def test_a_submission_folder_with_too_many_entries_is_refused(tmp_path, suite, manifest, monkeypatch):
+    from autograder.grade import submission as collecting
+    monkeypatch.setattr(collecting, "MAX_ENTRIES", 50)
+    sub = submission(tmp_path / "sub")
+    for i in range(60):
+        (sub / f"junk{i}").write_text("")
+    with pytest.raises(grader.SubmissionError, match="more than 50 files"):
+        grader.grade(sub, tests_dir=suite, manifest=manifest)
