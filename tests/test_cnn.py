@@ -27,6 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from hw3.cnn_experiment import FULL, evaluate, train_convnet
 from hw3.data import load_mnist
+from hw3.devicecheck import OFF_CPU, DeviceCheck
 from hw3.testing import record_metric, training_seed
 
 OPERATION_BUDGET = 1000   # tensor operations per conv2d call in test 1.1.6 (the reference: 19)
@@ -195,7 +196,7 @@ def test_conv2d_output_shape(cnn):
             assert y.dtype == dtype, f"conv2d on {dtype} inputs should return {dtype}, got {y.dtype}"
 
 
-@weight(2.5)
+@weight(2)
 @number("1.1.2")
 @visibility("visible")
 def test_conv2d_values_match_torch(cnn):
@@ -207,7 +208,7 @@ def test_conv2d_values_match_torch(cnn):
         check_tensor(f"conv2d(x {shape_str(x_shape)}, weight {shape_str(w_shape)}, bias)", y, expected)
 
 
-@weight(2.5)
+@weight(2)
 @number("1.1.3")
 @visibility("visible")
 def test_conv2d_gradients_match_torch(cnn):
@@ -286,6 +287,32 @@ def test_conv2d_is_vectorised(cnn):
         with time_limit(seconds, time_message), OperatorWatch(operation_budget, budget_message):
             y = cnn.conv2d(x, w, b)
         assert isinstance(y, torch.Tensor), f"conv2d should return a torch.Tensor, got {type(y).__name__}"
+
+
+@weight(1)
+@number("1.1.8")
+@visibility("visible")
+def test_conv2d_stays_on_the_inputs_device(cnn):
+    """conv2d works on any device: on inputs that report the meta device (a stand-in for a GPU that
+    holds real values: hw3/devicecheck.py), with and without a bias, its output and the gradients
+    are on that device. A tensor made without device= (torch.zeros(...) as an accumulator, or as a
+    missing bias) is on the CPU and fails here, as it would on a GPU. Only devices are checked here;
+    the values are tests 1.1.2-1.1.4's."""
+    hint = ("create new tensors on the inputs' device: torch.zeros(..., dtype=x.dtype, device=x.device), "
+            "torch.zeros_like(...) or x.new_zeros(...) (or none at all: unfold and one einsum)")
+    for (x_shape, w_shape), bias, dtype in ((SHAPES[0], True, torch.float64), (SHAPES[1], False, torch.float64),
+                                           (SHAPES[4], True, torch.float32)):
+        x, w, b = random_case(x_shape, w_shape, bias=bias, dtype=dtype, requires_grad=True)
+        what = f"conv2d(x {shape_str(x_shape)}, weight {shape_str(w_shape)}, {'bias' if bias else 'None'})"
+        check = DeviceCheck(what, hint)
+        with check:
+            inputs = {name: check.put(t) for name, t in (("x", x), ("weight", w), ("bias", b)) if t is not None}
+            y = check.returned(cnn.conv2d(inputs["x"], inputs["weight"], inputs.get("bias")), what)
+            assert y.requires_grad, f"{what} on {OFF_CPU.type}: the output is not differentiable"
+            y.backward(check.put(torch.randn(y.shape, dtype=y.dtype)))
+        for name, t in inputs.items():
+            assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
+            check.returned(t.grad, f"the gradient of {what} with respect to {name}")
 
 
 # ---------------------------------------------------------------------------------------------

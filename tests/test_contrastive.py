@@ -20,6 +20,7 @@ import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 from hw3.contrastive_experiment import evaluate_lfw, mnist_convergence, train_lfw
+from hw3.devicecheck import OFF_CPU, DeviceCheck
 from hw3.testing import record_metric, training_seed
 
 # Comparisons allow 1e-4: a correct loss may compute D with torch.nn.functional.pairwise_distance,
@@ -62,7 +63,7 @@ MIXED_LOSS = (0.18 + 1.125 + 0 + 2) / 4     # 0.82625
 # 2.1 ContrastiveLoss: values
 # ---------------------------------------------------------------------------------------------
 
-@weight(2)
+@weight(1.5)
 @number("2.1.1")
 @visibility("visible")
 def test_similar_pairs(contrastive):
@@ -93,7 +94,7 @@ def test_dissimilar_pairs_inside_margin(contrastive):
           "a dissimilar 3-D pair at distance 1.5, margin 2")
 
 
-@weight(2)
+@weight(1.5)
 @number("2.1.3")
 @visibility("visible")
 def test_dissimilar_pairs_beyond_margin(contrastive):
@@ -213,6 +214,34 @@ def test_identical_similar_embeddings(contrastive):
     check(loss.item(), 0.25, "an identical similar pair (0) and a dissimilar pair at distance 1 (0.5), averaged")
     loss.backward()
     assert torch.isfinite(y1.grad).all(), f"non-finite gradient {y1.grad.tolist()} in a batch with an identical pair"
+
+
+@weight(1)
+@number("2.1.11")
+@visibility("visible")
+def test_loss_stays_on_the_inputs_device(contrastive):
+    """ContrastiveLoss works on any device: on embeddings and labels that report the meta device (a
+    stand-in for a GPU that holds real values: hw3/devicecheck.py), the loss and the embeddings'
+    gradients are on that device. A tensor made without device= (torch.zeros(N) for the hinge,
+    torch.tensor(...) of the margin or the labels) is on the CPU and fails here, as it would on a
+    GPU. Only devices are checked here; the values are tests 2.1.1-2.1.8's."""
+    hint = ("make new tensors on the embeddings' device (torch.zeros_like(distance), "
+            "torch.full_like(distance, self.margin), device=output1.device), or none: F.relu / "
+            "torch.clamp(self.margin - distance, min=0) and the label's own .to(output1.dtype)")
+    x1, x2 = MIXED
+    for label, dtype in ((torch.tensor(MIXED_LABEL), torch.float32),
+                         (torch.tensor(MIXED_LABEL, dtype=torch.float64).view(-1, 1), torch.float64)):
+        what = f"ContrastiveLoss()(output1, output2, label {tuple(label.shape)} {label.dtype})"
+        check = DeviceCheck(what, hint)
+        with check:
+            output1 = check.put(x1.to(dtype).requires_grad_())
+            output2 = check.put(x2.to(dtype).requires_grad_())
+            loss = check.returned(contrastive.ContrastiveLoss()(output1, output2, check.put(label)), what)
+            assert loss.requires_grad, f"{what} on {OFF_CPU.type}: the loss is not differentiable"
+            loss.sum().backward()
+        for name, t in (("output1", output1), ("output2", output2)):
+            assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
+            check.returned(t.grad, f"the gradient of {what} with respect to {name}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 from hw3.cvae_experiment import train_and_evaluate
+from hw3.devicecheck import OFF_CPU, DeviceCheck
 from hw3.testing import record_metric, training_seed
 
 # The training tests' budget (iterations, not wall time) and thresholds (tests 3.9.1 and 3.9.2).
@@ -62,7 +63,7 @@ def reference_bce(recon, x):
 # 3.3 one_hot
 # ---------------------------------------------------------------------------------------------
 
-@weight(1)
+@weight(0.5)
 @number("3.3.1")
 @visibility("visible")
 def test_one_hot(cvae):
@@ -79,6 +80,22 @@ def test_one_hot(cvae):
     small = cvae.one_hot(torch.tensor([0, 4, 2]), num_classes=5)
     check_shape(small, (3, 5), "one_hot(labels of shape (3,), num_classes=5)")
     assert torch.equal(small.float(), torch.eye(5)[[0, 4, 2]]), f"one_hot([0, 4, 2], 5) is wrong: got {small.tolist()}"
+
+
+@weight(0.5)
+@number("3.3.3")
+@visibility("visible")
+def test_one_hot_stays_on_the_labels_device(cvae):
+    """one_hot returns its vectors on the labels' device: labels that report the meta device (a
+    stand-in for a GPU that holds real values: hw3/devicecheck.py) give one-hot vectors on it.
+    torch.zeros(N, C) (or torch.eye(C)) without device=labels.device is on the CPU and fails here,
+    as it would on a GPU. Only the device is checked here; the values are test 3.3.1's."""
+    what = "one_hot(labels)"
+    check = DeviceCheck(what, "create the vectors on the labels' device: torch.zeros(N, C, device=labels.device) "
+                              "(or torch.eye(C, device=labels.device), F.one_hot(labels, C).float())")
+    with check:
+        check.returned(cvae.one_hot(check.put(torch.tensor([3, 0, 9, 3, 7]))), what)
+        check.returned(cvae.one_hot(check.put(torch.tensor([0, 4, 2])), num_classes=5), "one_hot(labels, 5)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +210,7 @@ def normal_ks_distance(samples):
     return torch.max(torch.maximum(hi - cdf, cdf - lo)).item()
 
 
-@weight(2)
+@weight(1.5)
 @number("3.5.1")
 @visibility("visible")
 def test_reparameterize_spread(cvae):
@@ -241,6 +258,30 @@ def test_reparameterize_gradients(cvae):
     assert torch.allclose(logvar.grad, expected, atol=1e-6), (
         f"dz/dlogvar should be exp(logvar / 2) * eps / 2 = (z - mu) / 2, e.g. {expected[0].tolist()}, "
         f"got {logvar.grad[0].tolist()}")
+
+
+@weight(0.5)
+@number("3.5.4")
+@visibility("visible")
+def test_reparameterize_stays_on_the_inputs_device(cvae):
+    """reparameterize draws its noise on mu's device: on mu and logvar that report the meta device
+    (a stand-in for a GPU that holds real values: hw3/devicecheck.py), z and the gradients are on
+    it. torch.randn(shape) without device= is on the CPU and fails here, as it would on a GPU.
+    Only devices are checked here; the distribution is tests 3.5.1-3.5.3's."""
+    model = cvae.CVAE()
+    what = "reparameterize(mu, logvar)"
+    check = DeviceCheck(what, "draw eps on mu's device: torch.randn_like(std) (or torch.randn(shape, "
+                              "dtype=mu.dtype, device=mu.device))")
+    for dtype in (torch.float32, torch.float64):
+        with check:
+            mu = check.put(MU.repeat(8, 1).to(dtype).requires_grad_())
+            logvar = check.put(LOGVAR.repeat(8, 1).to(dtype).requires_grad_())
+            z = check.returned(model.reparameterize(mu, logvar), what)
+            assert z.requires_grad, f"{what} on {OFF_CPU.type}: z is not differentiable"
+            z.sum().backward()
+        for name, t in (("mu", mu), ("logvar", logvar)):
+            assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
+            check.returned(t.grad, f"the gradient of {what} with respect to {name}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
+from hw3.devicecheck import OFF_CPU, DeviceCheck
+
 DATA = Path(__file__).resolve().parent / "data"
 CHECKS = DATA / "cs231n-gan-checks.npz"
 CHECKS_SHA256 = "4eaaad8f9a1acd783b582ba984bc3ed5aff1c8e588d4e357a9fbe8370b923ebf"
@@ -57,6 +59,29 @@ def gan_checks():
     assert digest == CHECKS_SHA256, f"{CHECKS} has SHA-256 {digest}, expected {CHECKS_SHA256}: restore it"
     with np.load(CHECKS) as data:
         return {key: data[key] for key in data.files}
+
+
+def loss_on_device(what, hint, loss, *logits):
+    """Call ``loss(*logits)`` on logits of shapes (N, 1) and (N,) that report the meta device (a
+    stand-in for a GPU that holds real values: hw3/devicecheck.py) and check that the loss and the
+    logits' gradients are on that device (tests 4.5.5, 4.6.3, 4.7.4)."""
+    check = DeviceCheck(what, hint)
+    for shape in ((6, 1), (6,)):
+        with check:
+            inputs = [check.put(torch.tensor(values, dtype=torch.float32).view(shape).requires_grad_(grad))
+                      for values, grad in logits]
+            value = check.returned(loss(*inputs), what)
+            assert value.requires_grad, f"{what} on {OFF_CPU.type}: the loss is not differentiable"
+            value.backward()
+        for position, (t, (_, grad)) in enumerate(zip(inputs, logits)):
+            if grad:
+                assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached argument {position + 1}"
+                check.returned(t.grad, f"the gradient of {what} with respect to argument {position + 1}")
+
+
+TARGETS_HINT = ("make the targets on the logits' device: torch.ones_like(logits) / torch.zeros_like(logits) "
+                "(not torch.ones(N, 1) or torch.ones(logits.shape), which are on the CPU)")
+LOGITS = [-3.0, -0.5, 0.0, 0.5, 2.0, 8.0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +236,7 @@ def test_get_optimizer(gan):
 # 4.5 bce_loss
 # ---------------------------------------------------------------------------------------------
 
-@weight(1.5)
+@weight(1)
 @number("4.5.1")
 @visibility("visible")
 def test_bce_loss_matches_formula(gan):
@@ -260,6 +285,19 @@ def test_bce_loss_stable_for_large_logits(gan):
         assert torch.isfinite(logit.grad).all(), f"the gradient of bce_loss at logit {s:g} is {logit.grad.item()}"
 
 
+@weight(0.5)
+@number("4.5.5")
+@visibility("visible")
+def test_bce_loss_stays_on_the_inputs_device(gan):
+    """bce_loss works on any device: on logits and targets on the meta device, the loss and the
+    logits' gradient are on it (torch.zeros(input.shape) in max(s, 0) would be on the CPU). Only
+    devices are checked here; the values are tests 4.5.1-4.5.3's."""
+    loss_on_device("bce_loss(input, target)",
+                   "make any new tensor on the input's device (input.clamp(min=0), torch.zeros_like(input)), "
+                   "not torch.zeros(input.shape)",
+                   gan.bce_loss, (LOGITS, True), ([1.0, 0.0, 1.0, 0.0, 1.0, 0.5], False))
+
+
 # ---------------------------------------------------------------------------------------------
 # 4.6 discriminator_loss, 4.7 generator_loss
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +334,7 @@ def test_generator_loss_hand_cases(gan):
             f"(the non-saturating loss: mean of -log sigmoid(logits_fake))")
 
 
-@weight(1)
+@weight(0.5)
 @number("4.6.2")
 @visibility("visible")
 def test_discriminator_loss_cs231n_check(gan):
@@ -307,7 +345,7 @@ def test_discriminator_loss_cs231n_check(gan):
     assert error < 1e-7, f"discriminator_loss = {got.item():.10f}, expected {checks['d_loss_true']:.10f} (relative error {error:.2e})"
 
 
-@weight(1)
+@weight(0.5)
 @number("4.7.2")
 @visibility("visible")
 def test_generator_loss_cs231n_check(gan):
@@ -316,6 +354,25 @@ def test_generator_loss_cs231n_check(gan):
     got = gan.generator_loss(torch.from_numpy(checks["logits_fake"]))
     error = rel_error(got.detach().numpy(), checks["g_loss_true"])
     assert error < 1e-7, f"generator_loss = {got.item():.10f}, expected {checks['g_loss_true']:.10f} (relative error {error:.2e})"
+
+
+@weight(0.5)
+@number("4.6.3")
+@visibility("visible")
+def test_discriminator_loss_stays_on_the_inputs_device(gan):
+    """discriminator_loss works on any device: on logits on the meta device, the loss and the
+    gradients are on it; targets made with torch.ones(N, 1) (the CPU) fail here, as on a GPU."""
+    loss_on_device("discriminator_loss(logits_real, logits_fake)", TARGETS_HINT, gan.discriminator_loss,
+                   (LOGITS, True), (LOGITS[::-1], True))
+
+
+@weight(0.5)
+@number("4.7.4")
+@visibility("visible")
+def test_generator_loss_stays_on_the_inputs_device(gan):
+    """generator_loss works on any device: on logits on the meta device, the loss and the gradient
+    are on it; a target made with torch.ones(N, 1) (the CPU) fails here, as on a GPU."""
+    loss_on_device("generator_loss(logits_fake)", TARGETS_HINT, gan.generator_loss, (LOGITS, True))
 
 
 # ---------------------------------------------------------------------------------------------
