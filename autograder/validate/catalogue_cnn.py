@@ -150,7 +150,38 @@ VARIANTS = [
                             "self.conv2_bias):\n            nn.init.normal_(p)\n"),)),
     Variant("cnn", "convnet-uninitialised", "leaves the torch.empty parameters uninitialised",
             replace=((INIT, ""),)),
+    Variant("cnn", "accumulator-on-cpu", "a loop over kernel offsets accumulating into torch.zeros(..., "
+                                         "dtype=x.dtype) without device=x.device: on a GPU it raises",
+            replace=conv_body("""    N, C, H, W = x.shape
+    F_, _, HH, WW = weight.shape
+    Hp, Wp = H - HH + 1, W - WW + 1
+    y = torch.zeros(N, F_, Hp, Wp, dtype=x.dtype)
+    for p in range(HH):
+        for q in range(WW):
+            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
+    if bias is not None:
+        y = y + bias.view(1, -1, 1, 1)
+    return y
+""")),
+    Variant("cnn", "zero-bias-on-cpu", "bias=None replaced by torch.zeros(F, dtype=x.dtype) made on the CPU "
+                                       "(right on the CPU, raises on a GPU)",
+            replace=(("    if bias is not None:\n        y = y + bias.view(1, -1, 1, 1)\n",
+                      "    if bias is None:\n        bias = torch.zeros(weight.shape[0], dtype=x.dtype)\n"
+                      "    y = y + bias.view(1, -1, 1, 1)\n"),)),
     # --- correct alternatives: each must keep full marks --------------------------------------------
+    Variant("cnn", "accumulator-new-zeros", "a loop over kernel offsets accumulating in place into "
+                                            "x.new_zeros(...) (x's dtype and device)", correct=True,
+            replace=conv_body("""    N, C, H, W = x.shape
+    F_, _, HH, WW = weight.shape
+    Hp, Wp = H - HH + 1, W - WW + 1
+    y = x.new_zeros(N, F_, Hp, Wp)
+    for p in range(HH):
+        for q in range(WW):
+            y += torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
+    if bias is not None:
+        y += bias.view(1, -1, 1, 1)
+    return y
+""")),
     Variant("cnn", "im2col-matmul", "im2col by hand: the windows as a (N*H'*W', C*HH*WW) matrix times the "
                                     "flattened filters", correct=True,
             replace=conv_body("""    N, C, H, W = x.shape

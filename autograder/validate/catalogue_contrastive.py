@@ -69,6 +69,14 @@ VARIANTS = [
     Variant("contrastive", "face-net-fixed-dim",
             "FaceEmbeddingNet's last layer hard-coded to 64 outputs, ignoring embedding_dim (extra credit)",
             replace=(("self.head = nn.Linear(512, embedding_dim)", "self.head = nn.Linear(512, 64)"),)),
+    Variant("contrastive", "hinge-zeros-on-cpu",
+            "max(0, margin - D) as torch.max(torch.zeros(N), margin - D): the zeros are on the CPU (raises on a GPU)",
+            replace=((DISSIMILAR, "dissimilar = label * 0.5 * torch.max(torch.zeros(distance.shape, "
+                                  "dtype=distance.dtype), self.margin - distance).pow(2)"),)),
+    Variant("contrastive", "margin-tensor-on-cpu",
+            "the margin as torch.full((N,), margin) made on the CPU (raises on a GPU)",
+            replace=((DISSIMILAR, "dissimilar = label * 0.5 * F.relu(torch.full(distance.shape, self.margin, "
+                                  "dtype=distance.dtype) - distance).pow(2)"),)),
     # --- correct alternatives ---------------------------------------------------------------
     Variant("contrastive", "pairwise-distance",
             "D from torch.nn.functional.pairwise_distance (which adds eps = 1e-6 to the difference)",
@@ -86,4 +94,12 @@ VARIANTS = [
                      (RETURN, "return torch.where(label == 0, 0.5 * distance ** 2, "
                               "0.5 * torch.clamp(self.margin - distance, min=0) ** 2).mean()")),
             correct=True),
+    Variant("contrastive", "boolean-masks",
+            "the similar and dissimilar pairs picked with boolean masks (data-dependent shapes), the hinge "
+            "against torch.zeros_like",
+            replace=((SIMILAR + "\n        " + DISSIMILAR + "\n        " + RETURN,
+                      "similar = 0.5 * distance[label == 0].pow(2).sum()\n"
+                      "        far = distance[label == 1]\n"
+                      "        dissimilar = 0.5 * torch.max(torch.zeros_like(far), self.margin - far).pow(2).sum()\n"
+                      "        return (similar + dissimilar) / distance.shape[0]"),), correct=True),
 ]

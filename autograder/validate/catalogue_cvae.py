@@ -76,6 +76,21 @@ VARIANTS = [
     Variant("cvae", "forward-decodes-mu", "forward decodes mu instead of the sampled z",
             replace=((FORWARD, "        return self.decode(mu, y), mu, logvar\n"),)),
 
+    Variant("cvae", "one-hot-on-cpu", "one_hot starts from torch.zeros(N, C) without device=labels.device "
+                                      "(the CPU: raises on a GPU)",
+            replace=(("    out = torch.zeros(labels.shape[0], num_classes, device=labels.device)\n",
+                      "    out = torch.zeros(labels.shape[0], num_classes)\n"),)),
+    Variant("cvae", "one-hot-eye-on-cpu", "one_hot indexes rows of torch.eye(C) made on the CPU",
+            replace=(("    out = torch.zeros(labels.shape[0], num_classes, device=labels.device)\n" + ONE_HOT,
+                      "    return torch.eye(num_classes)[labels]\n"),)),
+    Variant("cvae", "eps-randn-on-cpu", "eps = torch.randn(std.shape, dtype=std.dtype) without device= (the CPU)",
+            replace=((REPARAM, "        std = torch.exp(0.5 * logvar)\n        eps = torch.randn(std.shape, dtype=std.dtype)\n"
+                               "        return mu + std * eps\n"),)),
+    Variant("cvae", "eps-global-device", "eps on a module-level DEVICE = cuda if available else cpu, not mu's device",
+            replace=((REPARAM, "        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
+                               "        std = torch.exp(0.5 * logvar)\n"
+                               "        eps = torch.randn(std.shape, dtype=std.dtype, device=device)\n"
+                               "        return mu + std * eps\n"),)),
     # --- correct alternatives: each must keep full marks ---------------------------------------
     Variant("cvae", "one-hot-F", "F.one_hot(labels, num_classes).float()",
             replace=(("    out = torch.zeros(labels.shape[0], num_classes, device=labels.device)\n" + ONE_HOT,

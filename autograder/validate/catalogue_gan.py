@@ -69,6 +69,15 @@ VARIANTS = [
     Variant("gan", "g-loss-fake-label", "generator_loss labels its images fake: bce(fake, 0)",
             replace=((G_LOSS, "    return bce_loss(logits_fake, torch.zeros_like(logits_fake))\n"),)),
 
+    Variant("gan", "d-loss-targets-on-cpu", "discriminator_loss's targets made with torch.ones(shape) / "
+                                            "torch.zeros(shape) (the CPU: raises on a GPU)",
+            replace=((D_LOSS, "    real = bce_loss(logits_real, torch.ones(logits_real.shape))\n"
+                              "    fake = bce_loss(logits_fake, torch.zeros(logits_fake.shape))\n"),)),
+    Variant("gan", "g-loss-target-on-cpu", "generator_loss's target made with torch.ones(N, 1) (the CPU)",
+            replace=((G_LOSS, "    return bce_loss(logits_fake, torch.ones(logits_fake.shape[0], 1).view_as(logits_fake))\n"),)),
+    Variant("gan", "bce-zeros-on-cpu", "bce_loss's max(s, 0) as torch.max(input, torch.zeros(input.shape)) (the CPU)",
+            replace=(("    loss = input.clamp(min=0) - input * target",
+                      "    loss = torch.max(input, torch.zeros(input.shape, dtype=input.dtype)) - input * target"),)),
     # --- correct alternatives: each must keep full marks ---------------------------------------
     Variant("gan", "noise-uniform_", "sample_noise via torch.empty(...).uniform_(-1, 1)",
             replace=((NOISE, "    return torch.empty(batch_size, dim).uniform_(-1, 1)\n"),), correct=True),
@@ -88,4 +97,11 @@ VARIANTS = [
             replace=((D_LOSS, "    real = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))\n"
                               "    fake = F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))\n"),
                      (G_LOSS, "    return F.softplus(-logits_fake).mean()\n")), correct=True),
+    Variant("gan", "targets-new-full", "targets as logits.new_ones(shape) / torch.full_like(logits, 0.0), "
+                                       "max(s, 0) as torch.maximum(input, torch.zeros_like(input))",
+            replace=((D_LOSS, "    real = bce_loss(logits_real, logits_real.new_ones(logits_real.shape))\n"
+                              "    fake = bce_loss(logits_fake, torch.full_like(logits_fake, 0.0))\n"),
+                     (G_LOSS, "    return bce_loss(logits_fake, torch.ones(logits_fake.shape, device=logits_fake.device))\n"),
+                     ("    loss = input.clamp(min=0) - input * target",
+                      "    loss = torch.maximum(input, torch.zeros_like(input)) - input * target")), correct=True),
 ]
