@@ -64,6 +64,13 @@ def score_of(results: Path) -> str:
     return f"{data['score']:g} / {maximum:g}" + (f" ({regrade} flagged for regrade)" if regrade else "")
 
 
+def failures(output: str) -> str:
+    """The grader's list of failed tests (with their first message line), from its console output."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Failed tests")), None)
+    return "" if start is None else "\n".join(line for line in lines[start:] if not line.startswith("  log:"))[:6000]
+
+
 def row(name: str, measured: dict, score: str) -> str:
     return (f"| {name} | {measured['wall']:.1f} | {measured['cpu']:.1f} | {score} | "
             f"{measured['load'][0]:.2f} → {measured['load'][1]:.2f} |")
@@ -106,6 +113,9 @@ def under_load(args) -> None:
             measured = timed(grade_argv(results, full=True))
             print(HEADER)
             print(row(f"full suite, {args.busy} busy processes", measured, score_of(results)), flush=True)
+            failed = failures(measured["output"])
+            if failed:
+                print("\nFailed tests:\n\n```\n" + failed + "\n```")
     finally:
         stop.set()
         for process in spinners:
