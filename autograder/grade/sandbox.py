@@ -112,15 +112,11 @@ class UidLease:
         self.close()
 
 
-def setpriv_prefix(uid: int, caps: str = "") -> list:
-    """argv prefix that runs a command as ``uid``/``uid`` with no supplementary groups, no new privileges,
-    and no capabilities except ``caps`` (e.g. "dac_read_search") kept as ambient capabilities."""
-    keep = f",+{caps}" if caps else ""
-    prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--nnp",
-              f"--bounding-set=-all{keep}", f"--inh-caps=-all{keep}"]
-    if caps:
-        prefix.append(f"--ambient-caps=-all{keep}")
-    return prefix + ["--"]
+def setpriv_prefix(uid: int) -> list:
+    """argv prefix that runs a command as ``uid``/``uid`` with no supplementary groups, no new privileges
+    and no capabilities."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--nnp",
+            "--bounding-set=-all", "--inh-caps=-all", "--"]
 
 
 def pids_of_uid(uid: int) -> list:
@@ -185,10 +181,10 @@ def remove_files_of_uid(uid: int, folders=SHARED_WRITABLE) -> None:
                 pass
     for kind, flag in (("shm", "-m"), ("msg", "-q"), ("sem", "-s")):
         try:
-            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
-        except OSError:
+            header, *lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except (OSError, ValueError):
             continue
-        header = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[0].split()
+        header = header.split()
         for line in lines:
             fields = dict(zip(header, line.split()))
             if fields.get("uid") == str(uid) or fields.get("cuid") == str(uid):
@@ -202,7 +198,6 @@ def remove_files_of_uid(uid: int, folders=SHARED_WRITABLE) -> None:
 class Isolation:
     mode: str                        # one of MODES
     private_uid: bool = False        # a fresh uid per child (root only)
-    caps: str = ""                   # capability kept in uid mode when Python is unreadable to others
     user_namespace: bool = False     # namespaces without root (bwrap --unshare-user)
 
     def describe(self) -> str:
@@ -212,8 +207,7 @@ class Isolation:
                     + ("a private uid per test process" if self.private_uid else
                        "the grader's own uid, mapped in a user namespace (not root)"))
         if self.mode == "uid":
-            return ("uid: a private uid per test process" + (f" keeping CAP_{self.caps.upper()} (this Python "
-                    f"is not readable by other users)" if self.caps else "") + "; NOT isolated: files readable "
+            return ("uid: a private uid per test process; NOT isolated: files readable "
                     "by all users (other submissions, the staff files), the network, /proc")
         return ("none: the student's code runs as this user, with the same view of files, processes and the "
                 "network as the grader (trusted code only)")
@@ -235,7 +229,8 @@ def choose(requested: str = "auto") -> Isolation:
     elif requested == "uid":
         if not is_root():
             raise IsolationError("--isolation uid needs root (it runs each test process as a private uid)")
-        chosen = Isolation("uid", private_uid=True, caps=_probe_uid_caps())
+        _probe_uid()
+        chosen = Isolation("uid", private_uid=True)
     else:
         problem = _probe_namespaces()
         if problem is None:
@@ -252,14 +247,14 @@ def choose(requested: str = "auto") -> Isolation:
     return chosen
 
 
-def _probe_uid_caps() -> str:
-    """"" if a private uid can start this Python; IsolationError otherwise. (A capability to read every
-    file would let it start a Python under /root, and read the staff's files too: refused.)"""
+def _probe_uid() -> None:
+    """IsolationError unless a private uid can start this Python. (A capability to read every file
+    would let it start a Python under /root, and read the staff's files too: refused.)"""
     if not shutil.which("setpriv"):
         raise IsolationError("setpriv (util-linux) is not installed")
     with UidLease() as lease:
         if _runs(setpriv_prefix(lease.uid)):
-            return ""
+            return
     raise IsolationError(f"a private uid cannot run this Python ({sys.executable}): install it where every "
                          f"user may read it (chmod -R a+rX, as the Gradescope setup does), or use namespaces")
 
@@ -548,7 +543,7 @@ class Sandbox:
                                 writable=self.writable, cwd=cwd, uid=self.uid, scratch=self.scratch,
                                 scratch_dirs=self.scratch_dirs)
         if self.isolation.mode == "uid":
-            return setpriv_prefix(self.uid, self.isolation.caps)
+            return setpriv_prefix(self.uid)
         return []
 
 
