@@ -183,3 +183,32 @@ class DeviceCheck:
             raise AssertionError(f"{self.what} created a tensor on the CPU while its inputs were on "
                                  f"{OFF_CPU.type} ({found}): {self.hint}") from None
         return False
+
+
+def judged(report, what: str, hint: str, names=None) -> list:
+    """The judge's reading of a worker's ``hw3.remote.probes.on_device`` report, with DeviceCheck's
+    messages: fails if the code mixed devices, raised, or returned a tensor off OFF_CPU; else the
+    CPU values of the outputs (``names[i]`` names output i in a failure)."""
+    error, wrong = report.get("error"), report.get("wrong_device")
+    if wrong and (not error or str(error).split(":")[0] in ("WrongDevice", "RuntimeError", "AssertionError")):
+        raise AssertionError(f"{what} created a tensor on the CPU while its inputs were on {OFF_CPU.type} "
+                             f"({wrong}): {hint}")
+    if error:
+        raise AssertionError(f"{what} raised {error}")
+    values = []
+    for index, output in enumerate(report.get("outputs") or []):
+        name = names[index] if names and index < len(names) else what
+        values.append(judged_tensor(output, name, hint))
+    return values
+
+
+def judged_tensor(output, name: str, hint: str) -> torch.Tensor:
+    """One ``tensor_report`` of a probe: the tensor's CPU value, if it was on OFF_CPU."""
+    assert output is not None, f"{name}: no gradient reached it on {OFF_CPU.type}"
+    assert output.get("tensor") is True, f"{name} should return a torch.Tensor, got {output.get('type')}"
+    assert output.get("on_device") is True, (
+        f"{name} returned a tensor on the CPU while its inputs were on {OFF_CPU.type}: the result must be on "
+        f"the inputs' device; {hint}")
+    value = output.get("value")
+    assert type(value) is torch.Tensor, f"{name}: the worker sent no value"
+    return value

@@ -7,4 +7,8 @@ the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 from hw3.remote.codec import RemoteError
 from hw3.remote.proxy import RemoteHandle, RemoteModule, StudentError
 
-__all__ = ["RemoteError", "RemoteHandle", "RemoteModule", "StudentError"]
+__all__ = ["REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule", "StudentError"]
+
+# The problems whose test fixtures are RemoteModule proxies (their tests are written for the
+# boundary); the grader runs their pytest outside the sandbox and only the worker inside it.
+REMOTE_PROBLEMS = frozenset()

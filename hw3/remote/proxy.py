@@ -13,6 +13,7 @@ process's stdout (where pytest captures it). An exception in the student's code 
 as StudentError; a worker that dies or stops answering raises StudentError too, and the next
 request starts a new worker (whose handles are new: older ones then raise RemoteError).
 """
+import json
 import os
 import select
 import signal
@@ -48,9 +49,18 @@ class StudentAttributeError(StudentError, AttributeError):
     """The student's module or object has no such attribute (so hasattr() works on a proxy)."""
 
 
+PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
+
+
 def default_launcher(argv: list) -> list:
-    """A plain subprocess (the grader passes one that prefixes its sandbox)."""
-    return argv
+    """The grader's sandbox prefix when it set one ($HW3_WORKER_PREFIX), else a plain subprocess."""
+    prefix = os.environ.get(PREFIX_ENV)
+    if not prefix:
+        return argv
+    words = json.loads(prefix)
+    if type(words) is not list or not all(type(w) is str for w in words):
+        raise RemoteError(f"${PREFIX_ENV} is not a JSON list of strings")
+    return words + argv
 
 
 def worker_env() -> dict:
@@ -191,6 +201,13 @@ class RemoteModule:
         """``name(*args, **kwargs)`` in the worker, whatever it returns kept there as a handle."""
         return self._request({"op": "construct", "handle": None, "name": name, "args": args, "kwargs": kwargs},
                              f"{self._name}.{name}")
+
+    def provided(self, name: str, *args, **kwargs):
+        """``name(student_module, *args, **kwargs)`` in the worker, for a public function ``name`` of
+        the provided package ("hw3.cnn_experiment.train_convnet"): code that must run beside the
+        student's (training loops, probes). What it returns is the worker's word: check it."""
+        return self._request({"op": "provided", "name": name, "args": args, "kwargs": kwargs},
+                             f"{name} on {self._file.name}")
 
     def get_rng_state(self) -> torch.Tensor:
         """The worker's torch RNG state (after it took the judge's, when sync_rng is on)."""

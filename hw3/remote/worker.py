@@ -14,6 +14,7 @@ response carries the worker's (after it ran), so seeding on the judge side behav
 """
 import argparse
 import ctypes
+import importlib
 import fcntl
 import io
 import os
@@ -211,6 +212,20 @@ def gradient_inputs(args: list) -> list:
             if type(a) is torch.Tensor else a for a in args]
 
 
+def provided_function(name):
+    """The public function ``name`` ("hw3.cnn_experiment.train_convnet") of the provided package."""
+    if type(name) is not str or not name.startswith("hw3.") or name.count(".") < 2:
+        raise codec.RemoteError(f"not a provided function: {str(name)[:200]!r}")
+    module_name, _, function_name = name.rpartition(".")
+    if any(not part.isidentifier() or part.startswith("_") for part in name.split(".")):
+        raise codec.RemoteError(f"not a public provided function: {name!r}")
+    module = importlib.import_module(module_name)
+    function = getattr(module, function_name, None)
+    if not callable(function) or getattr(function, "__module__", None) != module_name:
+        raise codec.RemoteError(f"{name} is not a function defined in {module_name}")
+    return function
+
+
 # --- the requests -----------------------------------------------------------------------------
 
 class Worker:
@@ -351,10 +366,18 @@ class Worker:
     def op_rng(self, request):
         return torch.get_rng_state()
 
+    def op_provided(self, request):
+        """``hw3.<module>.<function>(student_module, *args, **kwargs)``: the provided code that must run
+        beside the student's (a training loop, a probe); what it returns is data for the judge."""
+        function = provided_function(request.get("name"))
+        args, kwargs = self.arguments(request)
+        return self.checked(run_student(function, self.module, *args, **kwargs))
+
     OPS = {"getattr": op_getattr, "call": op_call, "construct": op_construct, "method": op_call,
            "state_dict": op_state_dict, "load_state_dict": op_load_state_dict,
            "named_parameters": op_named_parameters, "parameter_shapes": op_parameter_shapes,
-           "structure": op_structure, "backward": op_backward, "rng": op_rng}
+           "structure": op_structure, "backward": op_backward, "rng": op_rng,
+           "provided": op_provided}
 
     def release(self, handles) -> None:
         for handle in handles:

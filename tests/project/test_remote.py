@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from hw3 import devicecheck
 from hw3.remote import RemoteError, RemoteHandle, RemoteModule, StudentError, codec
 
 # --- the codec ------------------------------------------------------------------------------------
@@ -487,3 +488,28 @@ def test_an_import_error_is_the_students_and_names_their_file(tmp_path, source, 
             remote.f()
         assert message in str(raised.value)
         assert "hw3/impl.py" not in str(raised.value) and "importlib" not in str(raised.value)
+
+
+# --- provided code in the worker ------------------------------------------------------------------
+
+def test_provided_functions_run_beside_the_students_code(tmp_path):
+    source = "import torch\ndef one_hot(y, num_classes=10):\n    return torch.eye(num_classes)[y]\n"
+    (tmp_path / "cvae.py").write_text(source)
+    with RemoteModule("cvae", tmp_path, threads=1) as cvae:
+        report = cvae.provided("hw3.remote.probes.on_device", "one_hot", [torch.tensor([1, 2])])
+        assert report["error"].startswith("WrongDevice") and report["wrong_device"] and not report["outputs"]
+        with pytest.raises(AssertionError, match="created a tensor on the CPU"):
+            devicecheck.judged(report, "one_hot(labels)", "use labels.device")
+        for name in ("os.system", "hw3.impl._private", "hw3.remote.probes.torch", "hw3..x", "hw3.remote"):
+            with pytest.raises(RemoteError, match="provided function"):
+                cvae.provided(name)
+
+
+def test_a_device_probe_reports_values_and_gradients(tmp_path):
+    source = "import torch\ndef scale(x):\n    return 2 * x, torch.ones_like(x)\n"
+    (tmp_path / "cvae.py").write_text(source)
+    with RemoteModule("cvae", tmp_path, threads=1) as cvae:
+        report = cvae.provided("hw3.remote.probes.on_device", "scale", [torch.ones(3)], backward=True)
+    doubled, ones = devicecheck.judged(report, "scale(x)", "hint")
+    assert torch.equal(doubled, 2 * torch.ones(3)) and torch.equal(ones, torch.ones(3))
+    assert torch.equal(devicecheck.judged_tensor(report["grads"][0], "the gradient", "hint"), 2 * torch.ones(3))

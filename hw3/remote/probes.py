@@ -1,0 +1,55 @@
+"""Provided code that the judge runs in the worker, beside the student's code.
+
+    report = cvae.provided("hw3.remote.probes.on_device", "one_hot", [labels])
+
+Each probe takes the student module first (RemoteModule.provided passes it) and returns plain data
+saying what happened, never a verdict: the judge decides, and checks the values it can.
+"""
+import torch
+
+from hw3 import devicecheck
+
+
+def tensor_report(value):
+    """A returned value as data: a tensor's CPU copy and whether it was on OFF_CPU."""
+    if not isinstance(value, torch.Tensor):
+        return {"tensor": False, "type": type(value).__name__}
+    return {"tensor": True, "on_device": isinstance(value, devicecheck.OnDevice),
+            "requires_grad": bool(value.requires_grad),
+            "value": devicecheck.unwrap(value).detach().clone().contiguous()}
+
+
+def outputs_of(value) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def on_device(module, name, args=(), kwargs=None, *, target=None, backward=False):
+    """Call ``name`` of the student module (of ``target`` when given: a worker object passed by its
+    handle, e.g. a model) with every tensor argument on OFF_CPU (hw3.devicecheck) while ``off_cpu``
+    is active; with ``backward``, backpropagate from the sum of the first output.
+
+    Returns {"error": "Type: message" or None, "wrong_device": the first mixing of devices or None
+    (also when the code caught it), "outputs": [tensor_report of each output], "grads": [tensor_report
+    of each argument's gradient, or None]}; a tuple or list result counts as several outputs."""
+    owner = module if target is None else target
+    inputs = [devicecheck.on_device(a.requires_grad_(backward and a.is_floating_point()))
+              if isinstance(a, torch.Tensor) else a for a in args]
+    report = {"error": None, "wrong_device": None, "outputs": [], "grads": []}
+    mode = devicecheck.off_cpu()
+    try:
+        with mode:
+            value = getattr(owner, name)(*inputs, **(kwargs or {}))
+            report["outputs"] = [tensor_report(v) for v in outputs_of(value)]
+            if backward:
+                first = outputs_of(value)[0]
+                first.sum().backward()
+    except Exception as error:  # the student's code raised: data for the judge
+        report["error"] = f"{type(error).__name__}: {error}"[:2000]
+        if isinstance(error, devicecheck.WrongDevice):
+            report["wrong_device"] = str(error)[:2000]
+    if report["wrong_device"] is None and mode.errors:
+        report["wrong_device"] = str(mode.errors[0])[:2000]
+    if backward:
+        report["grads"] = [tensor_report(a.grad) if isinstance(a, torch.Tensor) and a.grad is not None else None
+                           for a in inputs]
+    return report
