@@ -501,7 +501,7 @@ def test_provided_functions_run_beside_the_students_code(tmp_path):
         with pytest.raises(AssertionError, match="created a tensor on the CPU"):
             devicecheck.judged(report, "one_hot(labels)", "use labels.device")
         for name in ("os.system", "hw3.impl._private", "hw3.remote.probes.torch", "hw3..x", "hw3.remote"):
-            with pytest.raises(RemoteError, match="provided function"):
+            with pytest.raises(RemoteError, match="provided function|not a function defined"):
                 cvae.provided(name)
 
 
