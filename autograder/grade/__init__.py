@@ -34,6 +34,7 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, 
                                       gradescope_results, number_tests, safe_text, summary_table, totals,
                                       truncate, write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
+from hw3.remote import PREFIX_ENV, REMOTE_PROBLEMS
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
 TESTS_DIR = SOURCE_ROOT / "tests"
@@ -262,6 +263,13 @@ def test_process_args(manifest: dict, nodeids) -> list:
             *[str(root / nodeid) for nodeid in nodeids]]
 
 
+def worker_prefix(worker: sandbox.Sandbox, scratch: Path, impl_dir: Path, runtime: Path, cores: int) -> list:
+    """The command the tests start the student's worker under: its sandbox, then a fresh environment
+    of the grader's choosing (nothing of the test process's) in its own scratch folder."""
+    env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
+    return worker.prefix(scratch) + ["env", "-i", "-C", str(scratch), *(f"{k}={v}" for k, v in env.items())]
+
+
 def problem_paths(manifest: dict, specs: list) -> list:
     """What a problem's test process may read of the tests: its own test files, the conftest files and
     ini file beside them, and the tests' data (never another problem's tests, nor tests/project/)."""
@@ -282,6 +290,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                 cores: int = 1) -> ProblemRun:
     """Run one problem's tests in sandboxed pytest processes; restart after a kill or crash."""
     run = ProblemRun(problem, specs)
+    remote = problem in REMOTE_PROBLEMS   # its tests hold no student code: they call a worker
     marker = f"{impl_dir.parent.name}/impl/"
     rootdir = manifest["rootdir"].rstrip("/") + "/"
 
@@ -306,11 +315,20 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
         run.processes += 1
         scratch = work / f"{problem}-{run.processes}-{secrets.token_hex(8)}"
         scratch.mkdir(mode=0o700)
+        worker_scratch = scratch.with_name(scratch.name + "-worker") if remote else None
         lease = sandbox.UidLease() if isolation.private_uid else None
         try:
             env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
+            if remote:  # the tests run here, outside; only the student's worker runs in the sandbox
+                worker_scratch.mkdir(mode=0o700)
+                worker = sandbox.Sandbox(isolation, read_only=[impl_dir.parent, runtime, data_root()],
+                                         uid=lease.uid if lease else None, scratch=worker_scratch,
+                                         scratch_dirs=SCRATCH_DIRS)
+                env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores))
+                judge = sandbox.Sandbox(sandbox.choose("none"), scratch=scratch)
+            owned = worker_scratch if remote else scratch
             if lease:
-                for path in [scratch, *scratch.rglob("*")]:
+                for path in [owned, *owned.rglob("*")]:
                     os.chown(path, lease.uid, lease.uid)
             state = {"current": None, "since": time.monotonic(), "cpu_since": 0.0, "started": [],
                      "verdicts": Verdicts(), "memory": ""}
@@ -360,15 +378,21 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                     return "budget", f"the grader stopped the test process: over {wall_limit:g} s of wall time"
                 return None
 
-            sandboxed = sandbox.Sandbox(isolation, read_only=read_only, uid=lease.uid if lease else None,
-                                        scratch=scratch, scratch_dirs=SCRATCH_DIRS)
+            sandboxed = judge if remote else sandbox.Sandbox(
+                isolation, read_only=read_only, uid=lease.uid if lease else None, scratch=scratch,
+                scratch_dirs=SCRATCH_DIRS)
             child = sandbox.run(python_argv() + test_process_args(manifest, remaining), env=env, cwd=scratch,
                                 limits=sandbox.Limits(memory_mb=memory_mb), sandbox=sandboxed,
                                 on_record=on_record, check=check)
         finally:
             if lease:
+                if remote:  # the worker's processes and files, as run() does for a sandboxed child
+                    sandbox.kill_uid(lease.uid)
+                    sandbox.remove_files_of_uid(lease.uid)
                 lease.close()
             sandbox.remove_tree(scratch)
+            if worker_scratch is not None:
+                sandbox.remove_tree(worker_scratch)
         why = child.describe()
         run.log.append(f"{problem}: test process {run.processes}: {why}; {len(state['started'])} test(s) started; "
                        f"{child.cpu_seconds:.1f} CPU s; {child.output_bytes} bytes of output"

@@ -4,11 +4,21 @@ The judge (the test process) never imports the student's file: it starts ``pytho
 hw3.remote.worker`` and talks to it through :class:`hw3.remote.proxy.RemoteModule`. What crosses
 the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 """
-from hw3.remote.codec import RemoteError
-from hw3.remote.proxy import RemoteHandle, RemoteModule, StudentError
+__all__ = ["REMOTE_PROBLEMS", "PREFIX_ENV", "RemoteError", "RemoteHandle", "RemoteModule", "StudentError"]
 
-__all__ = ["REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule", "StudentError"]
+PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
 # boundary); the grader runs their pytest outside the sandbox and only the worker inside it.
-REMOTE_PROBLEMS = frozenset()
+REMOTE_PROBLEMS = frozenset({"contrastive", "cvae"})
+
+
+def __getattr__(name: str):
+    """The proxies, imported on first use: the grader reads the names above without importing torch."""
+    if name == "RemoteError":
+        from hw3.remote.codec import RemoteError
+        return RemoteError
+    if name in ("RemoteHandle", "RemoteModule", "StudentError"):
+        from hw3.remote import proxy
+        return getattr(proxy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ process's stdout (where pytest captures it). An exception in the student's code 
 as StudentError; a worker that dies or stops answering raises StudentError too, and the next
 request starts a new worker (whose handles are new: older ones then raise RemoteError).
 """
+import contextlib
 import json
 import os
 import select
@@ -26,7 +27,7 @@ import weakref
 import torch
 
 from hw3 import REPO_ROOT, impl
-from hw3.remote import codec
+from hw3.remote import PREFIX_ENV, codec
 from hw3.remote.codec import HANDLE_KEY, RemoteError
 
 DEFAULT_TIMEOUT = 300.0      # seconds one request may take
@@ -47,9 +48,6 @@ class StudentError(Exception):
 
 class StudentAttributeError(StudentError, AttributeError):
     """The student's module or object has no such attribute (so hasattr() works on a proxy)."""
-
-
-PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
 
 
 def default_launcher(argv: list) -> list:
@@ -212,6 +210,16 @@ class RemoteModule:
     def get_rng_state(self) -> torch.Tensor:
         """The worker's torch RNG state (after it took the judge's, when sync_rng is on)."""
         return self._request({"op": "rng"}, "the worker's RNG state")
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float):
+        """Each request made inside may take up to ``seconds`` (a training run longer than the
+        default limit): ``with module.time_limit(900): module.provided(...)``."""
+        saved, self._timeout = self._timeout, float(seconds)
+        try:
+            yield self
+        finally:
+            self._timeout = saved
 
     # Requests ----------------------------------------------------------------------------------
 

@@ -1,0 +1,160 @@
+"""The worker boundary through the grader (issue 14): a problem's tests run in a judge process that
+never imports the student's file; the file runs in a sandboxed worker that holds no test code, no
+expected value and no results channel, and only plain data comes back.
+
+Built on the synthetic four-problem suite of test_autograder_grade.py, with fixtures that are
+RemoteModule proxies. Each trick below once earned points in-process (issue 14's measurements); on
+top of a stub that solves nothing, each must leave gan at 0 and the other problems intact.
+"""
+import json
+import shutil
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder import grade as grader
+from autograder.grade import sandbox
+from test_autograder_grade import PROBLEMS, points, submission, write_suite
+
+pytestmark = pytest.mark.timeout(900)
+
+REMOTE_CONFTEST = '''
+import pytest
+from hw3 import impl
+from hw3.remote import RemoteModule
+
+@pytest.fixture
+def set_score():
+    return None
+
+def student_module(name):
+    @pytest.fixture(scope="session", name=name)
+    def fixture():
+        with RemoteModule(name, impl.impl_dir(), threads=1) as module:
+            yield module
+    return fixture
+
+cnn = student_module("cnn")
+contrastive = student_module("contrastive")
+cvae = student_module("cvae")
+gan = student_module("gan")
+'''
+# Solves nothing: every test of its problem fails without a trick.
+STUB = ("def value():\n    return 41\n\ndef fraction():\n    return 0.0\n\ndef hidden():\n    return 'no'\n\n"
+        "def extra():\n    return 0\n")
+TRICKS = {
+    "patch pytest's CallInfo.from_call": '''
+        import _pytest.runner as runner
+        original = runner.CallInfo.from_call.__func__
+        runner.CallInfo.from_call = classmethod(
+            lambda cls, func, when, reraise=None: original(cls, lambda: None, when, reraise))
+    ''',
+    "the plugin's channel from gc": '''
+        import gc
+        for o in gc.get_objects():
+            if type(o).__name__ == "Channel" and hasattr(o, "send"):
+                o.send({"event": "report", "outcome": "passed"})
+    ''',
+    "__score__ through sys.setprofile": '''
+        import sys
+        def profile(frame, event, arg):
+            if frame.f_code.co_name.startswith("test_"):
+                frame.f_globals.get(frame.f_code.co_name, object).__dict__["__score__"] = 1e9
+        sys.setprofile(profile)
+        import threading
+        threading.setprofile(profile)
+    ''',
+    "the expected value from the caller's frame": '''
+        import sys
+        def value():
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_code.co_name.startswith("test_"):
+                    return max(c for c in frame.f_code.co_consts if type(c) is int)
+                frame = frame.f_back
+            return 41
+    ''',
+    "an object equal to everything": '''
+        class Anything:
+            def __eq__(self, other):
+                return True
+            def __ge__(self, other):
+                return True
+            def __float__(self):
+                return 1.0
+            def __mul__(self, other):
+                return other
+            __rmul__ = __mul__
+        def value():
+            return Anything()
+        fraction = hidden = extra = value
+    ''',
+    "the test file read from disk": '''
+        import re
+        def value():
+            return int(re.search(r"== (\\d+)", open("{suite}/test_gan.py").read()).group(1))
+    ''',
+    "kill the test process": '''
+        import os, signal
+        def value():
+            os.kill(os.getppid(), signal.SIGKILL)
+            return 41
+    ''',
+}
+
+
+@pytest.fixture(scope="module")
+def remote_suite():
+    root = Path(tempfile.mkdtemp(prefix="hw3-remote-suite-"))
+    root.chmod(0o755)
+    tests = write_suite(root)
+    (tests / "conftest.py").write_text(REMOTE_CONFTEST)
+    yield tests
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def remote(monkeypatch):
+    monkeypatch.setattr(grader, "REMOTE_PROBLEMS", frozenset(PROBLEMS))
+
+
+def test_the_judge_runs_outside_and_correct_code_keeps_full_marks(tmp_path, remote_suite, remote):
+    out = tmp_path / "results.json"
+    report = grader.grade(submission(tmp_path / "sub"), out, tests_dir=remote_suite)
+    assert points(report) == {"cnn": 25, "contrastive": 25, "cvae": 25, "gan": 25, "extra_credit": 5, "total": 105}
+    assert json.loads(out.read_text())["score"] == 105
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="the namespaces sandbox of the worker needs root here")
+@pytest.mark.parametrize("trick", sorted(TRICKS))
+def test_in_process_tricks_earn_nothing(tmp_path, remote_suite, remote, trick):
+    source = STUB + textwrap.dedent(TRICKS[trick]).replace("{suite}", str(remote_suite))
+    report = grader.grade(submission(tmp_path / "sub", source), tmp_path / "r.json", tests_dir=remote_suite)
+    assert points(report) == {"cnn": 25, "contrastive": 25, "cvae": 25, "gan": 0, "extra_credit": 0, "total": 75}
+
+
+SNOOP = '''
+import os
+def value():
+    seen = []
+    for path in ["{suite}", "{suite}/test_gan.py", "/proc/1/cmdline"]:
+        try:
+            seen.append((path, os.listdir(path) if os.path.isdir(path) else open(path, "rb").read()[:200]))
+        except OSError as error:
+            seen.append((path, type(error).__name__))
+    fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    return repr((seen, fds, sorted(k for k in os.environ if "CHANNEL" in k or "PREFIX" in k)))
+'''
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="the namespaces sandbox of the worker needs root here")
+def test_the_worker_sees_no_tests_no_channel_and_no_judge(tmp_path, remote_suite, remote):
+    report = grader.grade(submission(tmp_path / "sub", SNOOP.replace("{suite}", str(remote_suite))),
+                          tmp_path / "r.json", tests_dir=remote_suite)
+    failure = next(r for r in report.results if r.problem == "gan" and r.nodeid.endswith("test_value"))
+    seen = failure.output
+    assert "FileNotFoundError" in seen and "test_value" not in seen.split("got")[-1]
+    assert "pytest" not in seen.split("got")[-1] and "--hw3-channel" not in seen
+    assert "HW3_WORKER_PREFIX" not in seen
