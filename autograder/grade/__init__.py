@@ -34,7 +34,7 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, 
                                       gradescope_results, number_tests, safe_text, summary_table, totals,
                                       truncate, write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
-from hw3.remote import PREFIX_ENV, REMOTE_PROBLEMS
+from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
 TESTS_DIR = SOURCE_ROOT / "tests"
@@ -323,7 +323,8 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                 worker_scratch.mkdir(mode=0o700)
                 worker = sandbox.Sandbox(isolation, read_only=[impl_dir.parent, runtime, data_root()],
                                          uid=lease.uid if lease else None, scratch=worker_scratch,
-                                         scratch_dirs=SCRATCH_DIRS)
+                                         scratch_dirs=SCRATCH_DIRS,
+                                         masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA))
                 env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores))
                 judge = sandbox.Sandbox(sandbox.choose("none"), scratch=scratch)
             owned = worker_scratch if remote else scratch

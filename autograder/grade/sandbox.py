@@ -23,6 +23,7 @@ for the kernel's OOM killer, a watchdog checked every half second (per-test budg
 of the child's whole process tree, wall-clock backstops), output kept to a bounded head and tail,
 records read from a pipe with each one's HMAC checked against a key the child reads once.
 """
+import atexit
 import ctypes
 import fcntl
 import hashlib
@@ -36,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,7 @@ PROCESSES = 512               # default RLIMIT_NPROC of a private uid (processes
 TMPFS_MB = {"/tmp": 512, "/var/tmp": 64, "/dev/shm": 64}   # the sandbox's private scratch file systems
 SCRATCH_MB = 512              # its working folder (HOME), also a private tmpfs with namespaces
 MODES = ("namespaces", "uid", "none")
+
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -305,10 +308,25 @@ def _system_binds() -> list:
     return args
 
 
+def empty_file() -> Path:
+    """An empty regular file everyone may read (what a masked file reads as): made once per process."""
+    if not _EMPTY:
+        fd, name = tempfile.mkstemp(prefix="hw3-masked-")
+        os.close(fd)
+        os.chmod(name, 0o444)
+        _EMPTY.append(Path(name))
+        atexit.register(os.unlink, name)
+    return _EMPTY[0]
+
+
+_EMPTY = []
+
+
 def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None, scratch: Path = None,
-                 scratch_dirs=()) -> list:
+                 scratch_dirs=(), masked=()) -> list:
     """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``, and
-    has ``scratch`` (with ``scratch_dirs`` in it) as a private size-limited tmpfs."""
+    has ``scratch`` (with ``scratch_dirs`` in it) as a private size-limited tmpfs. Each of ``masked``
+    (files inside what is bound) reads as an empty file."""
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if isolation.user_namespace:
@@ -335,6 +353,9 @@ def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: i
         if not any(parent in covered for parent in (folder, *folder.parents)):
             args += ["--perms", "0755", "--dir", str(folder)]
     args += binds
+    for path in masked:
+        if Path(path).is_file():
+            args += ["--ro-bind", str(empty_file()), str(path)]
     args += ["--chdir", str(cwd), "--"]
     if uid is not None:
         args += setpriv_prefix(uid)
@@ -536,12 +557,13 @@ class Sandbox:
     uid: int = None
     scratch: Path = None          # the working folder: a private tmpfs with namespaces
     scratch_dirs: tuple = ()      # folders made inside it
+    masked: tuple = ()            # files it reads as empty (namespaces only), e.g. the judge's test data
 
     def prefix(self, cwd: Path) -> list:
         if self.isolation.mode == "namespaces":
             return bwrap_prefix(self.isolation, read_only=[*python_paths(), *self.read_only],
                                 writable=self.writable, cwd=cwd, uid=self.uid, scratch=self.scratch,
-                                scratch_dirs=self.scratch_dirs)
+                                scratch_dirs=self.scratch_dirs, masked=self.masked)
         if self.isolation.mode == "uid":
             return setpriv_prefix(self.uid)
         return []

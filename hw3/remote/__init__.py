@@ -4,13 +4,21 @@ The judge (the test process) never imports the student's file: it starts ``pytho
 hw3.remote.worker`` and talks to it through :class:`hw3.remote.proxy.RemoteModule`. What crosses
 the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 """
-__all__ = ["REMOTE_PROBLEMS", "PREFIX_ENV", "RemoteError", "RemoteHandle", "RemoteModule", "StudentError"]
+__all__ = ["JUDGE_ONLY_DATA", "PREFIX_ENV", "REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule",
+           "StudentError"]
 
 PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
+# Data files (relative to the data root) only the judge reads: the evaluation sets. In the grader's
+# worker sandbox (namespaces) each reads as an empty file.
+JUDGE_ONLY_DATA = (
+    "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-images-idx3-ubyte.gz",
+    "MNIST/raw/t10k-labels-idx1-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte.gz",
+    "lfw/pairs.txt", "lfw/pairsDevTest.txt", "lfw/peopleDevTest.txt",
+)
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
 # boundary); the grader runs their pytest outside the sandbox and only the worker inside it.
-REMOTE_PROBLEMS = frozenset({"contrastive", "cvae"})
+REMOTE_PROBLEMS = frozenset({"contrastive", "cvae", "gan"})
 
 
 def __getattr__(name: str):

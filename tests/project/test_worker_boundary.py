@@ -145,7 +145,9 @@ def value():
         except OSError as error:
             seen.append((path, type(error).__name__))
     fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
-    return repr((seen, fds, sorted(k for k in os.environ if "CHANNEL" in k or "PREFIX" in k)))
+    raw = os.path.join(os.environ["HW3_DATA"], "MNIST", "raw")
+    sizes = {name: os.path.getsize(os.path.join(raw, name)) for name in ("t10k-labels-idx1-ubyte", "train-labels-idx1-ubyte")}
+    return repr((seen, fds, sorted(k for k in os.environ if "CHANNEL" in k or "PREFIX" in k), sizes))
 '''
 
 
@@ -158,3 +160,5 @@ def test_the_worker_sees_no_tests_no_channel_and_no_judge(tmp_path, remote_suite
     assert "FileNotFoundError" in seen and "test_value" not in seen.split("got")[-1]
     assert "pytest" not in seen.split("got")[-1] and "--hw3-channel" not in seen
     assert "HW3_WORKER_PREFIX" not in seen
+    # the evaluation set reads as empty in the worker (hw3.remote.JUDGE_ONLY_DATA); the training set does not
+    assert "'t10k-labels-idx1-ubyte': 0, 'train-labels-idx1-ubyte': 60008" in seen
