@@ -17,6 +17,8 @@ manifest just that problem's tests) by one of two engines:
                                                         training tests only if the fast ones gave
                                                         full marks
     correct variant          full marks on every test   the problem's full suite
+    trick                    zero on every test         the problem's full suite: the starter with
+                                                        an in-process trick on top (tricks.py)
 
 ``--fast`` skips the training tests everywhere: the solution and correct variants must then earn
 every fast-test point, and a wrong variant that earns them all is reported as "not caught by fast
@@ -40,11 +42,13 @@ from pathlib import Path
 
 from autograder import SOLUTION_DIR, STARTER_DIR
 from autograder.validate import MODULES, Variant, VariantError, catalogue, patched_source
+from autograder.validate.tricks import TRICKS
 
 MIN_WRONG, MIN_CORRECT = 6, 2
 
 # What a case must do, and the words used in the table.
-EXPECT = {"solution": "full marks", "starter": "zero", "wrong": "loses points", "correct": "full marks"}
+EXPECT = {"solution": "full marks", "starter": "zero", "wrong": "loses points", "correct": "full marks",
+          "trick": "zero"}
 OK, WRONG, PATCH_ERROR, NOT_CAUGHT_FAST, CHECK = "ok", "WRONG", "PATCH ERROR", "not caught by fast tests", "FAIL"
 
 
@@ -53,7 +57,7 @@ class Case:
     """One row of the table: what to grade and what is expected of it."""
     label: str                    # "gan/solution", "gan/flipped-labels", ...
     problem: str
-    kind: str                     # "solution", "starter", "wrong", "correct"
+    kind: str                     # "solution", "starter", "wrong", "correct", "trick"
     source: str = None            # the problem file's text (None: a patch error, see error)
     description: str = ""
     error: str = ""
@@ -158,6 +162,8 @@ def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
         if other:
             return WRONG, f"failed for another reason than 'not implemented': {_tests(other, 3)}"
         return OK, ""
+    if kind == "trick":
+        return (WRONG, f"earned points in {_tests(earned)}") if earned else (OK, "")
     if kind == "wrong":
         if lost:
             where = next(s["stage"] for s in stages if s["lost"])
@@ -247,6 +253,12 @@ def build_cases(problems, variants=None, solution_dir: Path = SOLUTION_DIR,
             except (VariantError, OSError) as error:
                 cases.append(Case(f"{problem}/{variant.name}", problem, kind, None, variant.description,
                                   error=str(error)))
+        if variants is None:
+            starter = starter_dir / f"{problem}.py"
+            for trick in TRICKS:
+                cases.append(Case(f"{problem}/trick-{trick.name}", problem, "trick",
+                                  trick.code + starter.read_text() if starter.is_file() else None,
+                                  trick.description, error=f"{starter} does not exist"))
     return cases
 
 
@@ -339,7 +351,7 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
     checks = problem_checks(problems, manifest, cases, min_wrong, min_correct)
     # The wrong variants of a problem wait for its solution's run: a test the solution loses points
     # on cannot count as catching them. The rest start at once, longest first (full suites).
-    order = {"solution": 0, "correct": 1, "starter": 2}
+    order = {"solution": 0, "correct": 1, "starter": 2, "trick": 3}
     ready = sorted((i for i, c in enumerate(cases) if c.kind != "wrong"), key=lambda i: (order[cases[i].kind], i))
     waiting = {p: [i for i, c in enumerate(cases) if c.kind == "wrong" and c.problem == p] for p in problems}
     baseline = {p: frozenset() for p in problems}

@@ -14,6 +14,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder.validate import Variant
 from autograder.validate import flakiness, runner
+from autograder.validate.tricks import TRICKS
 from hw3 import testing
 
 SOLUTION = '''
@@ -110,6 +111,19 @@ def test_judge_full_marks_and_zero():
     assert runner.judge("wrong", [partial]) == (runner.OK, "caught by 1.2")
     assert runner.judge("wrong", [full])[0] == runner.WRONG
     assert runner.judge("solution", [])[0] == runner.WRONG  # no tests ran: never a pass
+
+
+def test_a_trick_must_earn_nothing_and_every_problem_gets_every_trick(tmp_path):
+    zero = runner.stage_points("full", [fake("1.1", 0, 20, output="AssertionError: expected 3, got 0")])
+    some = runner.stage_points("full", [fake("1.1", 0, 20), fake("1.2", 0.5, 5, passed=False)])
+    assert runner.judge("trick", [zero]) == (runner.OK, "")  # any failure message will do
+    assert runner.judge("trick", [some]) == (runner.WRONG, "earned points in 1.2")
+    (tmp_path / "gan.py").write_text("def f():\n    raise NotImplementedError\n")
+    cases = [c for c in runner.build_cases(["gan"], None, starter_dir=tmp_path) if c.kind == "trick"]
+    assert [c.label for c in cases] == [f"gan/trick-{t.name}" for t in TRICKS]
+    assert all(c.source == t.code + "def f():\n    raise NotImplementedError\n" for c, t in zip(cases, TRICKS))
+    for trick in TRICKS:  # each guards itself: the file still compiles and imports
+        compile(trick.code, trick.name, "exec")
 
 
 def test_judge_partial_credit_and_extra_credit():
