@@ -1,6 +1,7 @@
 """What the grader's containment costs, and whether a busy machine costs correct code points.
 
     .venv/bin/python -m benchmarks.bench_isolation overhead --before /tmp/hw3-before --rounds 3
+    .venv/bin/python -m benchmarks.bench_isolation overhead --before /tmp/hw3-before --isolations namespaces --full
     .venv/bin/python -m benchmarks.bench_isolation load --busy 4
     .venv/bin/python -m benchmarks.bench_isolation grade-all --jobs 2
 
@@ -80,7 +81,7 @@ HEADER = "| run | wall s | CPU s | score | load (1 min) |\n|---|---|---|---|---|
 
 
 def overhead(args) -> None:
-    variants = [("namespaces", None), ("uid", None), ("none", None)]
+    variants = [(mode, None) for mode in args.isolations.split(",")]
     if args.before:
         variants.append(("before", Path(args.before).resolve()))
     print(HEADER)
@@ -143,6 +144,8 @@ def main(argv=None) -> int:
     p = verbs.add_parser("overhead", help="each sandbox (and an older grader) on the same runs")
     p.add_argument("--before", metavar="CHECKOUT", help="an older checkout of this repository to compare with")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--isolations", default="namespaces,uid,none", metavar="M,M",
+                   help="this grader's sandboxes to measure (default: all three)")
     p.add_argument("--full", action="store_true", help="the whole graded suite, not only the fast tests")
     p.set_defaults(run=overhead)
     p = verbs.add_parser("load", help="the full suite beside busy processes")
