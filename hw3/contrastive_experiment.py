@@ -103,20 +103,101 @@ def mnist_convergence(contrastive, seed, iterations, batch_size, lr=3e-3, refere
     those training digits), ``similar`` / ``dissimilar`` (mean distance of the similar / dissimilar
     pairs among ``pairs`` balanced random pairs of those test digits), ``final_loss`` (mean of the
     last 20 losses), ``seconds`` (training time) and ``finite`` (whether every loss was finite).
+
+    With a :class:`hw3.remote.RemoteModule` (the graded tests), the worker trains (``train_mnist``,
+    on the training digits it loads) and returns the trained weights and the losses; this side loads
+    the weights into its own MnistEmbeddingNet (:func:`rebuild_mnist_embedding`) and computes every
+    metric itself, on the test digits and labels only it holds. ``device`` is then the worker's.
     """
     train_images, train_labels = train or load_mnist(train=True)
     test_images, test_labels = test or load_mnist(train=False)
-    result = train_mnist(contrastive, iterations, batch_size, lr=lr, seed=seed, device=device,
-                         train_images=train_images, train_labels=train_labels, show_progress=False)
-    z_ref = embed(result["net"], train_images[:references])
-    z_test = embed(result["net"], test_images[:queries])
-    finite = bool(torch.isfinite(torch.tensor(result["losses"])).all()) and bool(torch.isfinite(z_test).all())
+    if is_remote(contrastive):
+        result = contrastive.provided("hw3.contrastive_experiment.train_mnist", iterations, batch_size, lr=lr,
+                                      seed=seed, show_progress=False)
+        result = result if type(result) is dict else {}
+        net = rebuild_mnist_embedding(weights_of(result.get("net"), "the trained MnistEmbeddingNet"))
+        losses = checked_losses(result.get("losses"), iterations)
+        seconds = result.get("seconds") if type(result.get("seconds")) is float else float("nan")
+    else:
+        result = train_mnist(contrastive, iterations, batch_size, lr=lr, seed=seed, device=device,
+                             train_images=train_images, train_labels=train_labels, show_progress=False)
+        net, losses, seconds = result["net"], result["losses"], result["seconds"]
+    z_ref = embed(net, train_images[:references])
+    z_test = embed(net, test_images[:queries])
+    finite = bool(torch.isfinite(torch.tensor(losses)).all()) and bool(torch.isfinite(z_test).all())
     knn = knn_accuracy(z_ref, train_labels[:references], z_test, test_labels[:queries], k=KNN_K) if finite else 0.0
     i1, i2, label = make_pairs(test_labels[:queries], pairs, torch.Generator().manual_seed(seed))
     d = pair_distances(z_test, i1, i2)
-    return dict(seconds=result["seconds"], knn=knn, similar=d[label == 0].mean().item(),
-                dissimilar=d[label == 1].mean().item(), final_loss=sum(result["losses"][-20:]) / 20,
+    return dict(seconds=seconds, knn=knn, similar=d[label == 0].mean().item(),
+                dissimilar=d[label == 1].mean().item(), final_loss=sum(losses[-20:]) / 20,
                 finite=finite)
+
+
+# --- the judge's side of the worker boundary -----------------------------------------------------
+
+class BadResult(AssertionError):
+    """What the worker returned is not what the provided code returns (a failed test says so)."""
+
+
+class WeightsMismatch(BadResult):
+    """Trained weights that do not fit the prescribed architecture (the message names the layer)."""
+
+
+def is_remote(contrastive) -> bool:
+    """Whether ``contrastive`` is a worker's proxy (the graded tests) rather than the imported module."""
+    from hw3.remote import RemoteModule
+    return isinstance(contrastive, RemoteModule)
+
+
+def weights_of(net, what: str) -> list:
+    """The (name, tensor) pairs of a trained network that the worker returned as a handle."""
+    from hw3.remote import RemoteHandle
+    if not isinstance(net, RemoteHandle):
+        raise WeightsMismatch(f"{what}: the worker returned {type(net).__name__}, not a network")
+    state = net.state_dict()
+    if type(state) is not dict:
+        raise WeightsMismatch(f"{what}: its state_dict is a {type(state).__name__}, not a dict of tensors")
+    return list(state.items())
+
+
+def load_in_order(model: torch.nn.Module, trained: list, what: str) -> torch.nn.Module:
+    """Load ``trained`` ((name, tensor) pairs, in their order) into ``model``, this side's own copy of
+    the prescribed architecture, tensor by tensor in ``model.state_dict()``'s order; names may differ,
+    shapes may not. A missing, extra or misshapen tensor raises WeightsMismatch naming the layer."""
+    expected = list(model.state_dict().items())
+    for index, (name, reference) in enumerate(expected):
+        if index >= len(trained):
+            raise WeightsMismatch(f"{what}: the trained weights stop after {len(trained)} tensors; the prescribed "
+                                  f"layer {name} {tuple(reference.shape)} has none")
+        their_name, tensor = trained[index]
+        if type(tensor) is not torch.Tensor or not (tensor.is_floating_point() or reference.dtype == tensor.dtype):
+            raise WeightsMismatch(f"{what}: the prescribed layer {name} needs a float tensor of shape "
+                                  f"{tuple(reference.shape)}; tensor {index} of the trained weights ({their_name}) "
+                                  f"is {getattr(tensor, 'dtype', type(tensor).__name__)}")
+        if tuple(tensor.shape) != tuple(reference.shape):
+            raise WeightsMismatch(f"{what}: the prescribed layer {name} has shape {tuple(reference.shape)}; tensor "
+                                  f"{index} of the trained weights ({their_name}) has shape {tuple(tensor.shape)}")
+    if len(trained) > len(expected):
+        extra = ", ".join(f"{n} {tuple(getattr(t, 'shape', ()))}" for n, t in trained[len(expected):][:5])
+        more = len(trained) - len(expected)
+        raise WeightsMismatch(f"{what}: the trained weights have {more} tensor{'s' if more > 1 else ''} more than "
+                              f"the prescribed architecture's {len(expected)}: {extra}")
+    model.load_state_dict({name: tensor.to(reference.dtype)
+                           for (name, reference), (_, tensor) in zip(expected, trained)})
+    return model.eval()
+
+
+def rebuild_mnist_embedding(trained: list, embedding_dim: int = 2) -> MnistEmbeddingNet:
+    """This side's MnistEmbeddingNet (hw3/siamese.py, the prescribed network) with the trained weights."""
+    return load_in_order(MnistEmbeddingNet(embedding_dim), trained, "MnistEmbeddingNet")
+
+
+def checked_losses(losses, iterations: int) -> list:
+    """The worker's training losses: a list of ``iterations`` numbers (NaN for anything else)."""
+    if type(losses) is not list or len(losses) != iterations:
+        got = f"a list of {len(losses)}" if type(losses) is list else type(losses).__name__
+        raise BadResult(f"training should report {iterations} losses, one per iteration; the worker returned {got}")
+    return [float(v) if type(v) in (int, float) else float("nan") for v in losses]
 
 
 # --- LFW --------------------------------------------------------------------------------------------
@@ -153,15 +234,18 @@ def load_lfw_pairs(split, size=LFW_SIZE, crop=LFW_CROP):
 
 
 def train_lfw(contrastive, iterations, batch_size=128, lr=2e-3, margin=MARGIN, embedding_dim=LFW_EMBEDDING_DIM,
-              seed=0, device=None, show_progress=True):
+              seed=0, device=None, show_progress=True, images=None, labels=None):
     """Train ``contrastive.FaceEmbeddingNet(embedding_dim)`` with ``contrastive.ContrastiveLoss(margin)``
-    on pairs of augmented faces of the peopleDevTrain people.
+    on pairs of augmented faces of the peopleDevTrain people (``images``, ``labels``: those faces and
+    their person numbers, as ``load_lfw_people_split("peopleDevTrain.txt")`` gives them; loaded when
+    not given).
 
     Returns a dict: ``net``, ``losses`` (one float per iteration), ``seconds``.
     """
     device = device or default_device()
     generator = seed_everything(seed)
-    images, labels, _, _ = load_lfw_people_split("peopleDevTrain.txt")
+    if images is None:
+        images, labels, _, _ = load_lfw_people_split("peopleDevTrain.txt")
     net = contrastive.FaceEmbeddingNet(embedding_dim=embedding_dim).to(device)
     criterion = contrastive.ContrastiveLoss(margin=margin)
     start = time.perf_counter()
@@ -169,6 +253,12 @@ def train_lfw(contrastive, iterations, batch_size=128, lr=2e-3, margin=MARGIN, e
                            generator=generator, augment=augment_faces, device=device, desc="Siamese LFW",
                            show_progress=show_progress)
     return dict(net=net, losses=losses, seconds=time.perf_counter() - start)
+
+
+def embed_images(contrastive, net, images, batch_size: int = 1000):
+    """``embed(net, images)`` (evaluation mode, no gradients): the worker's side of the LFW test,
+    which sends faces without names, labels or pairs and computes the verification itself."""
+    return embed(net, images, batch_size=batch_size)
 
 
 def evaluate_lfw(net):
@@ -181,10 +271,19 @@ def evaluate_lfw(net):
     (the accuracy the best threshold for pairsDevTest would give: an optimistic bound, for reference)
     and the mean distances of matched and mismatched test pairs.
     """
+    return verify_lfw(lambda images: embed(net, images, flip_average=True))
+
+
+def verify_lfw(embed_faces):
+    """:func:`evaluate_lfw`'s metrics from ``embed_faces(images) -> (M, d)`` embeddings (each face's
+    already averaged with its mirror image's), called once with the pairsDevTrain faces followed by
+    the pairsDevTest ones."""
     train_images, t1, t2, train_same = load_lfw_pairs("pairsDevTrain.txt")
     test_images, q1, q2, test_same = load_lfw_pairs("pairsDevTest.txt")
-    d_train = pair_distances(embed(net, train_images, flip_average=True), t1, t2)
-    d_test = pair_distances(embed(net, test_images, flip_average=True), q1, q2)
+    z = embed_faces(torch.cat([train_images, test_images]))
+    z_train, z_test = z[:len(train_images)], z[len(train_images):]
+    d_train = pair_distances(z_train, t1, t2)
+    d_test = pair_distances(z_test, q1, q2)
     threshold, train_accuracy = best_threshold(d_train, train_same)
     return dict(accuracy=verification_accuracy(d_test, test_same, threshold), roc_auc=roc_auc(d_test, test_same),
                 threshold=threshold, train_pairs_accuracy=train_accuracy,
@@ -192,6 +291,59 @@ def evaluate_lfw(net):
                 mean_matched_distance=d_test[test_same].mean().item(),
                 mean_mismatched_distance=d_test[~test_same].mean().item(),
                 pairs=len(d_test))
+
+
+def lfw_verification(contrastive, seed, iterations, batch_size, lr=2e-3, embedding_dim=LFW_EMBEDDING_DIM,
+                     time_limit=None):
+    """What the extra-credit test checks: ``train_lfw`` under a fixed budget, then
+    :func:`evaluate_lfw`'s metrics.
+
+    With a :class:`hw3.remote.RemoteModule` (the graded tests), the worker gets the peopleDevTrain
+    faces and person numbers (no names) and trains the student's FaceEmbeddingNet (their design);
+    then it gets the pairsDevTrain and pairsDevTest faces and their mirror images, without names,
+    labels or pair structure, in an order drawn from the operating system's randomness (nothing it
+    can reproduce or link to the pairs files), and returns their embeddings. This side undoes the
+    order, averages each face with its mirror image and computes the threshold and every metric.
+    ``time_limit``: seconds the training request may take (default: the proxy's).
+    """
+    if not is_remote(contrastive):
+        return evaluate_lfw(train_lfw(contrastive, iterations, batch_size, lr, embedding_dim=embedding_dim,
+                                      seed=seed, show_progress=False)["net"])
+    import contextlib
+    images, labels, _, _ = load_lfw_people_split("peopleDevTrain.txt")
+    limit = contrastive.time_limit(time_limit) if time_limit else contextlib.nullcontext()
+    with limit:
+        result = contrastive.provided("hw3.contrastive_experiment.train_lfw", iterations, batch_size, lr,
+                                      embedding_dim=embedding_dim, seed=seed, show_progress=False,
+                                      images=images, labels=labels)
+    net = result.get("net") if type(result) is dict else None
+    from hw3.remote import RemoteHandle
+    if not isinstance(net, RemoteHandle):
+        raise BadResult(f"training FaceEmbeddingNet should give a network; the worker returned "
+                        f"{type(net).__name__}")
+    return verify_lfw(lambda faces: shuffled_embeddings(contrastive, net, faces, embedding_dim))
+
+
+def shuffled_embeddings(contrastive, net, faces, embedding_dim):
+    """The worker's embeddings of ``faces`` (M,1,S,S) averaged with those of their mirror images:
+    all 2M sent in one secret random order, which is undone here."""
+    import secrets
+    both = torch.cat([faces, faces.flip(3)])
+    order = torch.randperm(len(both), generator=torch.Generator().manual_seed(secrets.randbits(63)))
+    z = contrastive.provided("hw3.contrastive_experiment.embed_images", net, both[order].contiguous())
+    expected = (len(both), embedding_dim)
+    if type(z) is not torch.Tensor or tuple(z.shape) != expected or not z.is_floating_point():
+        raise BadResult(f"FaceEmbeddingNet(embedding_dim={embedding_dim}) should embed {len(both)} faces as a float "
+                        f"tensor {expected}; got {describe_value(z)}")
+    unshuffled = torch.empty_like(z, dtype=torch.float32)
+    unshuffled[order] = z.float()
+    return (unshuffled[:len(faces)] + unshuffled[len(faces):]) / 2
+
+
+def describe_value(value) -> str:
+    if type(value) is torch.Tensor:
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
 
 
 # --- deliverables -------------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ Convention (Hadsell, Chopra & LeCun): label 0 = similar pair, 1 = dissimilar pai
 D = ||output1 - output2||_2 the loss is mean_i[(1-Y) 1/2 D^2 + Y 1/2 max(0, margin - D)^2].
 Every expected value below is computed by hand in the comments, with embeddings chosen so that
 the distances are round numbers (3-4-5 triangles).
+
+Your contrastive.py runs in a separate worker process (hw3/remote): the `contrastive` fixture is its
+proxy. A loss comes back as a plain tensor, gradients through the provided probe
+hw3.remote.probes.gradients; training runs in the worker (hw3/contrastive_experiment.py), and the
+metrics are computed here, from the weights (MNIST) or embeddings (LFW) it returns.
 """
 import math
 
@@ -19,8 +24,9 @@ import pytest
 import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.contrastive_experiment import evaluate_lfw, mnist_convergence, train_lfw
-from hw3.devicecheck import OFF_CPU, DeviceCheck
+from hw3.contrastive_experiment import lfw_verification, mnist_convergence
+from hw3.devicecheck import OFF_CPU, judged, judged_tensor
+from hw3.remote import RemoteError
 from hw3.testing import record_metric, training_seed
 
 # Comparisons allow 1e-4: a correct loss may compute D with torch.nn.functional.pairwise_distance,
@@ -28,14 +34,34 @@ from hw3.testing import record_metric, training_seed
 ATOL = 1e-4
 
 
-def loss_value(contrastive, output1, output2, label, margin=None):
-    """The student's loss as a float, after checking it is a single-number tensor."""
-    criterion = contrastive.ContrastiveLoss() if margin is None else contrastive.ContrastiveLoss(margin=margin)
-    loss = criterion(output1, output2, label)
+def criterion_of(contrastive, margin=None):
+    return contrastive.ContrastiveLoss() if margin is None else contrastive.ContrastiveLoss(margin=margin)
+
+
+def scalar(loss):
+    """``loss`` as a float, after checking it is a single-number tensor."""
     assert isinstance(loss, torch.Tensor), f"ContrastiveLoss should return a torch.Tensor, got {type(loss).__name__}"
     assert loss.numel() == 1, (f"ContrastiveLoss should return a scalar (the mean over the batch), got a tensor of "
                                f"shape {tuple(loss.shape)}")
     return loss.item()
+
+
+def loss_value(contrastive, output1, output2, label, margin=None):
+    """The student's loss as a float, after checking it is a single-number tensor."""
+    return scalar(criterion_of(contrastive, margin)(output1, output2, label))
+
+
+def loss_and_gradients(contrastive, output1, output2, label, margin=None):
+    """The student's loss (a float) and its gradients with respect to output1 and output2, computed
+    by autograd in the worker (the probe backpropagates from the loss)."""
+    result = contrastive.provided("hw3.remote.probes.gradients", "__call__", [output1, output2, label],
+                                  target=criterion_of(contrastive, margin), wrt=[0, 1])
+    value = scalar(result["output"])
+    assert result["requires_grad"], (
+        "the loss is not connected to the embeddings (was something detached, .item() or numpy?)")
+    grad1, grad2 = result["grads"][:2]
+    assert grad1 is not None and grad2 is not None, "no gradient reached output1/output2"
+    return value, grad1, grad2
 
 
 def pairs(*rows):
@@ -169,23 +195,25 @@ def test_gradients(contrastive):
     """Gradients with respect to both embeddings match the formula's:
     similar: dL/dx1 = (x1 - x2) / N; dissimilar inside the margin: -(margin - D)(x1 - x2) / (D N);
     beyond the margin: 0; and dL/dx2 = -dL/dx1."""
-    x1, x2 = (t.clone().requires_grad_(True) for t in MIXED)
+    x1, x2 = MIXED
     label = torch.tensor(MIXED_LABEL, dtype=torch.float64)
-    loss = contrastive.ContrastiveLoss()(x1, x2, label)
-    assert loss.requires_grad, "the loss is not connected to the embeddings (was something detached, .item() or numpy?)"
-    loss.backward()
-    assert x1.grad is not None and x2.grad is not None, "no gradient reached output1/output2"
+    _, grad1, grad2 = loss_and_gradients(contrastive, x1, x2, label)
+    expected = mixed_gradient()
+    assert torch.allclose(grad1, expected, atol=ATOL), (
+        f"gradient with respect to output1: expected\n{expected}\ngot\n{grad1}")
+    assert torch.allclose(grad2, -expected, atol=ATOL), (
+        f"gradient with respect to output2: expected\n{-expected}\ngot\n{grad2}")
+
+
+def mixed_gradient():
+    """The loss's gradient with respect to output1 on the MIXED batch (margin 2), from the formula."""
     diff = (MIXED[0] - MIXED[1])
     distance = diff.norm(dim=1, keepdim=True)
     n = len(diff)
-    expected = torch.stack([diff[0] / n,                                         # similar
-                            -(2 - distance[1]) * diff[1] / (distance[1] * n),    # dissimilar, D = 0.5
-                            torch.zeros(2, dtype=torch.float64),                 # dissimilar, D = 3
-                            diff[3] / n])                                        # similar
-    assert torch.allclose(x1.grad, expected, atol=ATOL), (
-        f"gradient with respect to output1: expected\n{expected}\ngot\n{x1.grad}")
-    assert torch.allclose(x2.grad, -expected, atol=ATOL), (
-        f"gradient with respect to output2: expected\n{-expected}\ngot\n{x2.grad}")
+    return torch.stack([diff[0] / n,                                         # similar
+                        -(2 - distance[1]) * diff[1] / (distance[1] * n),    # dissimilar, D = 0.5
+                        torch.zeros(2, dtype=torch.float64),                 # dissimilar, D = 3
+                        diff[3] / n])                                        # similar
 
 
 @weight(2)
@@ -196,11 +224,13 @@ def test_identical_similar_embeddings(contrastive):
     twice) costs 0 and has a finite, zero gradient. torch.sqrt has an infinite derivative at 0:
     sqrt(sum of squares) gives NaN gradients here, which would poison every weight of the network."""
     x = torch.tensor([[0.5, -1.0], [2.0, 3.0], [0.0, 0.0]], dtype=torch.float64)
-    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    loss = contrastive.ContrastiveLoss()(x1, x2, torch.zeros(3, dtype=torch.float64))
-    assert abs(loss.item()) <= ATOL, f"identical embeddings of similar pairs should cost 0, got {loss.item():.6g}"
-    loss.backward()
-    for name, grad in (("output1", x1.grad), ("output2", x2.grad)):
+    result = contrastive.provided("hw3.remote.probes.gradients", "__call__",
+                                  [x.clone(), x.clone(), torch.zeros(3, dtype=torch.float64)],
+                                  target=contrastive.ContrastiveLoss(), wrt=[0, 1])
+    value = scalar(result["output"])
+    assert abs(value) <= ATOL, f"identical embeddings of similar pairs should cost 0, got {value:.6g}"
+    assert result["requires_grad"], "the loss is not connected to the embeddings (was something detached?)"
+    for name, grad in (("output1", result["grads"][0]), ("output2", result["grads"][1])):
         assert grad is not None, f"no gradient reached {name}"
         assert torch.isfinite(grad).all(), (
             f"the gradient with respect to {name} is not finite ({grad.flatten().tolist()}) when D = 0: compute "
@@ -208,12 +238,15 @@ def test_identical_similar_embeddings(contrastive):
             f"torch.nn.functional.pairwise_distance, or D^2 as a sum of squares)")
         assert grad.abs().max() <= ATOL, f"the gradient with respect to {name} should be 0 at D = 0, got {grad}"
     # And in a batch with other pairs, the identical pair still gets a finite gradient.
-    y1 = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    y1 = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
     y2 = torch.tensor([[1.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
-    loss = contrastive.ContrastiveLoss()(y1, y2, torch.tensor([0, 1]))
-    check(loss.item(), 0.25, "an identical similar pair (0) and a dissimilar pair at distance 1 (0.5), averaged")
-    loss.backward()
-    assert torch.isfinite(y1.grad).all(), f"non-finite gradient {y1.grad.tolist()} in a batch with an identical pair"
+    result = contrastive.provided("hw3.remote.probes.gradients", "__call__", [y1, y2, torch.tensor([0, 1])],
+                                  target=contrastive.ContrastiveLoss(), wrt=[0])
+    check(scalar(result["output"]), 0.25,
+          "an identical similar pair (0) and a dissimilar pair at distance 1 (0.5), averaged")
+    grad = result["grads"][0]
+    assert grad is not None, "no gradient reached output1 in a batch with an identical pair"
+    assert torch.isfinite(grad).all(), f"non-finite gradient {grad.tolist()} in a batch with an identical pair"
 
 
 @weight(1)
@@ -224,7 +257,8 @@ def test_loss_stays_on_the_inputs_device(contrastive):
     stand-in for a GPU that holds real values: hw3/devicecheck.py), the loss and the embeddings'
     gradients are on that device. A tensor made without device= (torch.zeros(N) for the hinge,
     torch.tensor(...) of the margin or the labels) is on the CPU and fails here, as it would on a
-    GPU. Only devices are checked here; the values are tests 2.1.1-2.1.8's."""
+    GPU. The code runs in the worker (probe hw3.remote.probes.on_device); the loss and gradients it
+    reports are checked here against the formula too (the values themselves are tests 2.1.1-2.1.8's)."""
     hint = ("make new tensors on the embeddings' device (torch.zeros_like(distance), "
             "torch.full_like(distance, self.margin), device=output1.device), or none: F.relu / "
             "torch.clamp(self.margin - distance, min=0) and the label's own .to(output1.dtype)")
@@ -232,16 +266,17 @@ def test_loss_stays_on_the_inputs_device(contrastive):
     for label, dtype in ((torch.tensor(MIXED_LABEL), torch.float32),
                          (torch.tensor(MIXED_LABEL, dtype=torch.float64).view(-1, 1), torch.float64)):
         what = f"ContrastiveLoss()(output1, output2, label {tuple(label.shape)} {label.dtype})"
-        check = DeviceCheck(what, hint)
-        with check:
-            output1 = check.put(x1.to(dtype).requires_grad_())
-            output2 = check.put(x2.to(dtype).requires_grad_())
-            loss = check.returned(contrastive.ContrastiveLoss()(output1, output2, check.put(label)), what)
-            assert loss.requires_grad, f"{what} on {OFF_CPU.type}: the loss is not differentiable"
-            loss.sum().backward()
-        for name, t in (("output1", output1), ("output2", output2)):
-            assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
-            check.returned(t.grad, f"the gradient of {what} with respect to {name}")
+        report = contrastive.provided("hw3.remote.probes.on_device", "__call__", [x1.to(dtype), x2.to(dtype), label],
+                                      target=contrastive.ContrastiveLoss(), backward=True)
+        first = (report.get("outputs") or [{}])[0]
+        if first.get("tensor") is True and first.get("requires_grad") is False and not report.get("wrong_device"):
+            pytest.fail(f"{what} on {OFF_CPU.type}: the loss is not differentiable")
+        loss = judged(report, what, hint)[0]
+        check(scalar(loss), MIXED_LOSS, f"{what} on {OFF_CPU.type} (the mixed batch of test 2.1.5)")
+        for index, (name, expected) in enumerate((("output1", mixed_gradient()), ("output2", -mixed_gradient()))):
+            grad = judged_tensor(report["grads"][index], f"the gradient of {what} with respect to {name}", hint)
+            assert torch.allclose(grad.double(), expected, atol=ATOL), (
+                f"the gradient of {what} on {OFF_CPU.type} with respect to {name}: expected\n{expected}\ngot\n{grad}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +335,7 @@ def test_mnist_convergence(contrastive):
 # 0.813-0.830, after 2.5-3 minutes of training per seed; untrained, about 0.62.
 LFW_BUDGET = dict(iterations=400, batch_size=64, lr=2e-3)
 MIN_LFW_ACCURACY = 0.70        # 0.036 below the lowest of 5 seeds (5 standard deviations)
+LFW_TIME_LIMIT = 840           # seconds the worker may train (within the test's 900 s)
 
 
 @weight(1)
@@ -311,20 +347,24 @@ def test_face_embedding_net_interface(contrastive):
     in training and evaluation mode, and its parameters receive gradients."""
     assert hasattr(contrastive, "FaceEmbeddingNet"), "contrastive.py defines no FaceEmbeddingNet (handout 2.4)"
     for dim in (64, 16):
-        net = contrastive.FaceEmbeddingNet(embedding_dim=dim)
-        assert isinstance(net, torch.nn.Module), f"FaceEmbeddingNet should be an nn.Module, got {type(net).__name__}"
+        net = contrastive.construct("FaceEmbeddingNet", embedding_dim=dim)  # kept in the worker
+        try:
+            net.structure()  # only an nn.Module has one
+        except RemoteError:
+            pytest.fail(f"FaceEmbeddingNet should be an nn.Module, got {net.remote_class}")
         x = torch.rand(6, 1, 32, 32)
         z = net(x)
+        assert isinstance(z, torch.Tensor), f"FaceEmbeddingNet should return a tensor, got {type(z).__name__}"
         assert tuple(z.shape) == (6, dim), (
             f"FaceEmbeddingNet(embedding_dim={dim}) on faces (6, 1, 32, 32) should return (6, {dim}), got "
             f"{tuple(z.shape)}")
         assert torch.isfinite(z).all(), "FaceEmbeddingNet returned non-finite embeddings"
-        z.pow(2).sum().backward()
-        missing = [name for name, p in net.named_parameters() if p.requires_grad and p.grad is None]
+        grads = net.backward([x], 2 * z)["parameter_grads"]  # the gradient of z.pow(2).sum()
+        trainable = contrastive.provided("hw3.remote.probes.trainable", net)
+        missing = [name for name in trainable if grads.get(name) is None]
         assert not missing, f"these parameters get no gradient: {missing}"
         net.eval()
-        with torch.no_grad():
-            one = net(x[:1])
+        one = net(x[:1])
         assert tuple(one.shape) == (1, dim), f"in eval mode, one face should give (1, {dim}), got {tuple(one.shape)}"
     assert contrastive.FaceEmbeddingNet()(torch.rand(2, 1, 32, 32)).shape[0] == 2, (
         "FaceEmbeddingNet() should work with its default embedding_dim")
@@ -338,8 +378,10 @@ def test_face_embedding_net_interface(contrastive):
 @pytest.mark.timeout(900)
 def test_lfw_verification(contrastive):
     """Your FaceEmbeddingNet, trained with your loss on the peopleDevTrain faces, verifies the unseen
-    people of pairsDevTest: accuracy at the threshold chosen on pairsDevTrain."""
-    m = evaluate_lfw(train_lfw(contrastive, seed=training_seed(0), show_progress=False, **LFW_BUDGET)["net"])
+    people of pairsDevTest: accuracy at the threshold chosen on pairsDevTrain. Your network trains and
+    embeds the faces in the worker (which gets them without names, labels or pairs, in a random order);
+    the distances, threshold and accuracy are computed here."""
+    m = lfw_verification(contrastive, training_seed(0), time_limit=LFW_TIME_LIMIT, **LFW_BUDGET)
     record_metric("LFW pairsDevTest accuracy", m["accuracy"], MIN_LFW_ACCURACY)
     assert m["accuracy"] >= MIN_LFW_ACCURACY, (
         f"pairsDevTest verification accuracy {m['accuracy']:.1%} (ROC AUC {m['roc_auc']:.3f}, threshold "

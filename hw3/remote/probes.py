@@ -53,3 +53,34 @@ def on_device(module, name, args=(), kwargs=None, *, target=None, backward=False
         report["grads"] = [tensor_report(a.grad) if isinstance(a, torch.Tensor) and a.grad is not None else None
                            for a in inputs]
     return report
+
+
+def gradients(module, name, args=(), kwargs=None, *, target=None, wrt=None, grad_output=None):
+    """Call ``name`` of the student module (of ``target`` when given, e.g. a loss's handle) with the
+    tensor arguments at the positions ``wrt`` (default: every floating one) recording gradients, the
+    others as given; backpropagate ``grad_output`` (default: ones) from the first output, if it is a
+    tensor that requires grad.
+
+    Returns {"output": the first output (detached if a tensor), "requires_grad": whether it required
+    grad, "grads": [each argument's gradient, or None]}. What the student's code raises is raised."""
+    positions = range(len(args)) if wrt is None else set(wrt)
+    inputs = [a.detach().clone().requires_grad_(True)
+              if i in positions and isinstance(a, torch.Tensor) and a.is_floating_point() else a
+              for i, a in enumerate(args)]
+    owner = module if target is None else target
+    with torch.enable_grad():
+        first = outputs_of(getattr(owner, name)(*inputs, **(kwargs or {})))[0]
+        if not isinstance(first, torch.Tensor):
+            return {"output": first, "requires_grad": False, "grads": [None] * len(inputs)}
+        requires_grad = bool(first.requires_grad)
+        if requires_grad:
+            first.backward(torch.ones_like(first) if grad_output is None else grad_output.to(first))
+    return {"output": first.detach().clone(), "requires_grad": requires_grad,
+            "grads": [a.grad if isinstance(a, torch.Tensor) and i in positions else None
+                      for i, a in enumerate(inputs)]}
+
+
+def trainable(module, target):
+    """The names of the parameters of ``target`` (a model's handle) that require grad."""
+    return [name for name, parameter in target.named_parameters() if parameter.requires_grad]
+
