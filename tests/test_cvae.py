@@ -6,14 +6,16 @@
 Points: 20.5 here; 4.5 more in hidden tests, which run when you submit (their results are shown
 after the due date); 25 in all.
 """
+import contextlib
 import math
 
 import pytest
 import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.cvae_experiment import train_and_evaluate
-from hw3.devicecheck import OFF_CPU, DeviceCheck
+from hw3.cvae_experiment import WeightMismatch, judge_evaluation, load_prescribed, match_heads
+from hw3.devicecheck import OFF_CPU, judged, judged_tensor
+from hw3.remote import RemoteHandle, StudentError
 from hw3.testing import record_metric, training_seed
 
 # The training tests' budget (iterations, not wall time) and thresholds (tests 3.9.1 and 3.9.2).
@@ -21,7 +23,9 @@ from hw3.testing import record_metric, training_seed
 # Budget: CVAE(latent_dim=2) trained by hw3.cvae_experiment.train_cvae for 1,500 Adam steps
 # (lr 5e-3) on batches of 128 MNIST training digits (3.2 epochs), then evaluated on the 10,000
 # test digits (negative ELBO, one latent sample each) and on 100 samples z ~ N(0, I) per label
-# (the judge's accuracy). A 2-d code makes the decoder take the digit's identity from the label
+# (the judge's accuracy). The student's worker trains and returns the trained weights; this process
+# loads them into the architecture of handout section 3.4 (hw3.cvae_experiment.PrescribedCVAE, its
+# own code) and measures that with its own test set, noise and labels. A 2-d code makes the decoder take the digit's identity from the label
 # within a few hundred steps; with the default 20 dimensions that takes several epochs.
 #
 # The reference solution, over eight seeds: negative ELBO 135.0-135.5 nats (threshold 140); the
@@ -91,11 +95,11 @@ def test_one_hot_stays_on_the_labels_device(cvae):
     torch.zeros(N, C) (or torch.eye(C)) without device=labels.device is on the CPU and fails here,
     as it would on a GPU. Only the device is checked here; the values are test 3.3.1's."""
     what = "one_hot(labels)"
-    check = DeviceCheck(what, "create the vectors on the labels' device: torch.zeros(N, C, device=labels.device) "
-                              "(or torch.eye(C, device=labels.device), F.one_hot(labels, C).float())")
-    with check:
-        check.returned(cvae.one_hot(check.put(torch.tensor([3, 0, 9, 3, 7]))), what)
-        check.returned(cvae.one_hot(check.put(torch.tensor([0, 4, 2])), num_classes=5), "one_hot(labels, 5)")
+    hint = ("create the vectors on the labels' device: torch.zeros(N, C, device=labels.device) "
+            "(or torch.eye(C, device=labels.device), F.one_hot(labels, C).float())")
+    judged(cvae.provided("hw3.remote.probes.on_device", "one_hot", [torch.tensor([3, 0, 9, 3, 7])]), what, hint)
+    judged(cvae.provided("hw3.remote.probes.on_device", "one_hot", [torch.tensor([0, 4, 2])], {"num_classes": 5}),
+           what, hint, names=["one_hot(labels, 5)"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,17 +251,19 @@ def test_reparameterize_spread(cvae):
 def test_reparameterize_gradients(cvae):
     """Gradients of z flow back to mu (dz/dmu = 1) and to logvar (dz/dlogvar = (z - mu) / 2)."""
     model = cvae.CVAE()
-    mu = MU.repeat(8, 1).requires_grad_()
-    logvar = LOGVAR.repeat(8, 1).requires_grad_()
-    z = model.reparameterize(mu, logvar)
-    assert z.requires_grad, "z does not depend differentiably on mu and logvar (is something detached?)"
-    z.sum().backward()
-    assert mu.grad is not None and logvar.grad is not None, "the gradient does not reach mu and logvar"
-    assert torch.allclose(mu.grad, torch.ones_like(mu)), f"dz/dmu should be 1, got {mu.grad[0].tolist()}"
-    expected = 0.5 * (z.detach() - mu.detach())
-    assert torch.allclose(logvar.grad, expected, atol=1e-6), (
+    mu, logvar = MU.repeat(8, 1), LOGVAR.repeat(8, 1)
+    # z = reparameterize(mu, logvar) and the gradients of z.sum(), both computed where the code runs
+    result = model.reparameterize.backward([mu, logvar], torch.ones(8, 4, dtype=torch.float64))
+    z, (mu_grad, logvar_grad) = result["output"], result["input_grads"]
+    check_shape(z, (8, 4), "reparameterize(mu, logvar) for mu, logvar of shape (8, 4)")
+    assert mu_grad is not None or logvar_grad is not None, (
+        "z does not depend differentiably on mu and logvar (is something detached?)")
+    assert mu_grad is not None and logvar_grad is not None, "the gradient does not reach mu and logvar"
+    assert torch.allclose(mu_grad, torch.ones_like(mu)), f"dz/dmu should be 1, got {mu_grad[0].tolist()}"
+    expected = 0.5 * (z.double() - mu)
+    assert torch.allclose(logvar_grad, expected, atol=1e-6), (
         f"dz/dlogvar should be exp(logvar / 2) * eps / 2 = (z - mu) / 2, e.g. {expected[0].tolist()}, "
-        f"got {logvar.grad[0].tolist()}")
+        f"got {logvar_grad[0].tolist()}")
 
 
 @weight(0.5)
@@ -270,18 +276,19 @@ def test_reparameterize_stays_on_the_inputs_device(cvae):
     Only devices are checked here; the distribution is tests 3.5.1-3.5.3's."""
     model = cvae.CVAE()
     what = "reparameterize(mu, logvar)"
-    check = DeviceCheck(what, "draw eps on mu's device: torch.randn_like(std) (or torch.randn(shape, "
-                              "dtype=mu.dtype, device=mu.device))")
+    hint = "draw eps on mu's device: torch.randn_like(std) (or torch.randn(shape, dtype=mu.dtype, device=mu.device))"
     for dtype in (torch.float32, torch.float64):
-        with check:
-            mu = check.put(MU.repeat(8, 1).to(dtype).requires_grad_())
-            logvar = check.put(LOGVAR.repeat(8, 1).to(dtype).requires_grad_())
-            z = check.returned(model.reparameterize(mu, logvar), what)
-            assert z.requires_grad, f"{what} on {OFF_CPU.type}: z is not differentiable"
-            z.sum().backward()
-        for name, t in (("mu", mu), ("logvar", logvar)):
-            assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
-            check.returned(t.grad, f"the gradient of {what} with respect to {name}")
+        # run in the worker on mu, logvar on OFF_CPU, then backward from z.sum()
+        report = cvae.provided("hw3.remote.probes.on_device", "reparameterize",
+                               [MU.repeat(8, 1).to(dtype), LOGVAR.repeat(8, 1).to(dtype)], target=model, backward=True)
+        z = (report.get("outputs") or [None])[0]
+        if (report.get("error") and not report.get("wrong_device") and type(z) is dict and z.get("tensor")
+                and z.get("on_device") and not z.get("requires_grad")):
+            raise AssertionError(f"{what} on {OFF_CPU.type}: z is not differentiable")
+        judged(report, what, hint)
+        for name, grad in zip(("mu", "logvar"), report.get("grads") or [None, None]):
+            assert grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached {name}"
+            judged_tensor(grad, f"the gradient of {what} with respect to {name}", hint)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,29 +393,91 @@ def test_loss_function_is_the_negative_elbo(cvae):
     got = scalar(loss)
     assert abs(got - expected) < 1e-6 * max(1, abs(expected)), (
         f"loss_function should be mean_i [sum_pixels BCE + KL_i] = {expected:.6f}, got {got:.6f}")
-    loss.reshape(()).backward()
-    for name, tensor in (("recon", recon), ("mu", mu), ("logvar", logvar)):
-        assert tensor.grad is not None and tensor.grad.abs().sum() > 0, f"the loss should depend on {name}"
+    # the gradients of the loss, computed where the code runs
+    grads = cvae.loss_function.backward([recon, x, mu, logvar], torch.ones_like(loss))["input_grads"]
+    for name, grad in (("recon", grads[0]), ("mu", grads[2]), ("logvar", grads[3])):
+        assert grad is not None and grad.abs().sum() > 0, f"the loss should depend on {name}"
 
 
 # ---------------------------------------------------------------------------------------------
 # 3.9 training on MNIST
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def requests_may_take(module, seconds):
+    """Let one request to the worker (the training) take up to ``seconds``: the proxy's default
+    limit per request is shorter than this test's TIMEOUT."""
+    previous = module._timeout
+    module._timeout = max(previous, seconds)
+    try:
+        yield
+    finally:
+        module._timeout = previous
+
+
+def numbers(values) -> list:
+    """The worker's training losses as floats (only failure messages quote them)."""
+    if not isinstance(values, (list, tuple)) or not all(type(v) in (int, float) for v in values):
+        return []
+    return [float(v) for v in values]
+
+
 @pytest.fixture(scope="module")
 def trained(cvae):
     """The CVAE trained once with BUDGET, and its measurements (shared by 3.9.1 and 3.9.2).
 
-    Trained on one CPU thread: this small fully connected model gains little from a second thread,
-    and on a busy machine two threads that wait for each other at every operation ran more than
-    4x slower than one (over 600 s instead of 66-175 s on a 2-core machine shared with other jobs).
+    The worker trains it (hw3.cvae_experiment.train_for_judge: the provided loop and your cvae.py)
+    on one CPU thread -- this small fully connected model gains little from a second thread, and on
+    a busy machine two threads that wait for each other at every operation ran more than 4x slower
+    than one (over 600 s instead of 66-175 s on a 2-core machine shared with other jobs) -- and
+    returns the trained state_dict. Here the weights are loaded into the architecture of handout
+    section 3.4 (PrescribedCVAE, layer by layer in the table's order, matched by shape) and
+    measured: the negative ELBO on the MNIST test set (which the worker never sees) and the judge's
+    reading of digits decoded from this process's own codes and labels. The mu and logvar layers
+    have the same shape: your trained model's encode on random images decides which is which.
     """
+    seed = training_seed(0)
+    budget = {key: value for key, value in BUDGET.items() if key != "judge_per_label"}
+    with requests_may_take(cvae, TIMEOUT):
+        run = cvae.provided("hw3.cvae_experiment.train_for_judge", seed=seed, threads=1, **budget)
+    assert type(run) is dict and type(run.get("state")) is dict, (
+        "the provided training loop should return the trained CVAE's state_dict; the worker sent "
+        f"{type(run).__name__}")
+    losses = numbers(run.get("losses"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return train_and_evaluate(cvae, seed=training_seed(0), **BUDGET)
+        try:
+            model = load_prescribed(run["state"], latent_dim=BUDGET["latent_dim"])
+        except WeightMismatch as error:
+            return {"mismatch": str(error), "losses": losses}
+        student = run.get("model")
+        if isinstance(student, RemoteHandle):
+            x, y = torch.rand(20, 784, generator=torch.Generator().manual_seed(seed)), torch.arange(10).repeat(2)
+            try:
+                encoded = student.encode(x, y)
+            except StudentError:
+                encoded = None
+            if isinstance(encoded, (tuple, list)) and len(encoded) == 2:
+                match_heads(model, x, y, *encoded)
+        result = judge_evaluation(model, seed=seed, judge_per_label=BUDGET["judge_per_label"])
     finally:
         torch.set_num_threads(threads)
+    return dict(result, losses=losses)
+
+
+def measured(trained, key):
+    assert "mismatch" not in trained, (
+        f"your trained weights do not fit the CVAE of handout section 3.4 (the tests load them into that "
+        f"architecture to measure it): {trained.get('mismatch')}")
+    return trained[key]
+
+
+def loss_summary(losses) -> str:
+    if not losses:
+        return "The training losses did not come back"
+    return (f"Your training loss went from {losses[0]:.1f} to {sum(losses[-10:]) / len(losses[-10:]):.1f} "
+            f"(mean of the last 10 batches)")
 
 
 @pytest.mark.training
@@ -419,13 +488,12 @@ def trained(cvae):
 def test_training_lowers_the_negative_elbo(trained):
     """After 1,500 Adam steps on MNIST (CVAE(latent_dim=2)), the test-set negative ELBO is at most
     140 nats per image (the reference solution: 135.0-135.5 over 8 seeds)."""
-    value = trained["test_negative_elbo"]
+    value = measured(trained, "test_negative_elbo")
     record_metric("test negative ELBO (nats)", value, threshold=NEGATIVE_ELBO_THRESHOLD, higher_is_better=False)
-    losses = trained["losses"]
     assert value <= NEGATIVE_ELBO_THRESHOLD, (
         f"after {BUDGET['iterations']} training iterations the test-set negative ELBO is {value:.2f} nats per "
-        f"image; a correct CVAE reaches {NEGATIVE_ELBO_THRESHOLD:.0f} or less (the reference: about 135). Your "
-        f"training loss went from {losses[0]:.1f} to {sum(losses[-10:]) / 10:.1f} (mean of the last 10 batches). "
+        f"image; a correct CVAE reaches {NEGATIVE_ELBO_THRESHOLD:.0f} or less (the reference: about 135). "
+        f"{loss_summary(trained['losses'])}. "
         f"Check loss_function (BCE summed over pixels, plus KL, averaged over the batch) and reparameterize.")
 
 
@@ -438,7 +506,7 @@ def test_samples_show_the_requested_digit(trained):
     """Digits decoded from z ~ N(0, I) with label y are read as y by the judge classifier: at least
     90 % over all labels and at least 50 % for every label (the reference solution: 96-99 % over
     all labels, its worst label 71-90 %, over 8 seeds)."""
-    accuracy = trained["judge_accuracy_per_label"]
+    accuracy = measured(trained, "judge_accuracy_per_label")
     mean = sum(accuracy) / len(accuracy)
     worst = min(range(10), key=lambda y: accuracy[y])
     record_metric("judge accuracy, mean over labels", mean, threshold=JUDGE_MEAN_THRESHOLD)

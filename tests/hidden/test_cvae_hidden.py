@@ -46,18 +46,25 @@ def test_cvae_other_dimensions(cvae):
     recon, mu, logvar = model(x.reshape(7, 36), y)
     check_shape(recon, (7, 36), "forward's recon of CVAE(input_dim=36)")
     assert recon.min() >= 0 and recon.max() <= 1, "recon should lie in (0, 1)"
-    hidden = [p for p in model.parameters() if p.dim() == 2 and 16 in p.shape]
+    hidden = [name for name, shape in model.parameter_shapes() if len(shape) == 2 and 16 in shape]
     assert hidden, "no weight matrix of CVAE(hidden_dim=16) has a dimension of 16: use hidden_dim"
     losses = []
-    for _ in range(20):  # plain gradient descent (torch.optim's first use imports slowly)
+    state = model.state_dict()
+    loss_shape = None
+    for _ in range(20):  # plain gradient descent (torch.optim's first use imports slowly), steps taken here
+        rng = torch.get_rng_state()
         recon, mu, logvar = model(x, y)
-        loss = cvae.loss_function(recon, x, mu, logvar).reshape(())
-        losses.append(loss.item())
-        model.zero_grad()
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                p -= 0.1 * p.grad
+        if loss_shape is None:
+            loss_shape = cvae.loss_function(recon, x, mu, logvar).shape
+        step = cvae.loss_function.backward([recon, x, mu, logvar], torch.ones(loss_shape))
+        losses.append(step["output"].reshape(()).item())
+        d_recon, _, d_mu, d_logvar = step["input_grads"]
+        torch.set_rng_state(rng)  # the same latent sample as the forward above
+        grads = model.backward([x, y], [d_recon, d_mu, d_logvar])["parameter_grads"]
+        for name, grad in grads.items():
+            if grad is not None:
+                state[name] = state[name] - 0.1 * grad
+        model.load_state_dict(state)
     # Reference over 100 seeds: the mean of the last 3 losses is 0.59-1.72 below that of the first 3.
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < first, (f"20 gradient steps on 7 images should lower the loss: the first three steps' "
@@ -79,9 +86,11 @@ def test_kl_divergence_random_cases(cvae):
     assert torch.allclose(kl.double(), expected.detach(), rtol=1e-9, atol=1e-9), (
         f"kl_divergence is off: max error {(kl.double() - expected).abs().max().item():.3g}")
     assert (kl >= 0).all(), "a KL divergence is never negative"
-    kl.sum().backward()
-    assert torch.allclose(mu.grad, mu.detach()), "d KL / d mu should be mu"
-    assert torch.allclose(logvar.grad, 0.5 * (logvar.detach().exp() - 1)), "d KL / d logvar should be (exp(logvar) - 1) / 2"
+    # the gradients of kl.sum(), computed where the code runs
+    mu_grad, logvar_grad = cvae.kl_divergence.backward([mu, logvar], torch.ones_like(kl))["input_grads"]
+    assert mu_grad is not None and torch.allclose(mu_grad, mu.detach()), "d KL / d mu should be mu"
+    assert logvar_grad is not None and torch.allclose(logvar_grad, 0.5 * (logvar.detach().exp() - 1)), (
+        "d KL / d logvar should be (exp(logvar) - 1) / 2")
     zero = cvae.kl_divergence(torch.zeros(2, 5), torch.zeros(2, 5))
     assert torch.allclose(zero, torch.zeros(2)), f"KL(N(0, I) || N(0, I)) should be 0, got {zero.tolist()}"
 
