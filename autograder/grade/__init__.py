@@ -28,11 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.grade import sandbox
+from autograder.grade import leaderboard, sandbox
 from autograder.grade.plugin import Verdicts
 from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, check_writable, from_spec,
-                                      gradescope_results, number_tests, safe_text, summary_table, totals,
-                                      truncate, write_json_atomically)
+                                      grader_version, gradescope_results, markdown_summary, number_tests,
+                                      safe_text, summary_table, totals, truncate, write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
 from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS
 
@@ -236,6 +236,7 @@ class ProblemRun:
     notes: list = field(default_factory=list)      # for the student (crashes, kills)
     log: list = field(default_factory=list)        # for the instructor (process exits, output tails)
     processes: int = 0
+    metrics: list = field(default_factory=list)    # what the tests recorded (hw3.testing.record_metric)
 
 
 def test_budget(spec: dict, timeout_scale: float = 1.0) -> float:
@@ -326,6 +327,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                                          scratch_dirs=SCRATCH_DIRS,
                                          masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA))
                 env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores))
+                env[leaderboard.METRICS_VAR] = str(leaderboard.metrics_path(scratch))  # the judge's own folder
                 judge = sandbox.Sandbox(sandbox.choose("none"), scratch=scratch)
             owned = worker_scratch if remote else scratch
             if lease:
@@ -385,6 +387,8 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             child = sandbox.run(python_argv() + test_process_args(manifest, remaining), env=env, cwd=scratch,
                                 limits=sandbox.Limits(memory_mb=memory_mb), sandbox=sandboxed,
                                 on_record=on_record, check=check)
+            if remote:
+                run.metrics += leaderboard.read_metrics(leaderboard.metrics_path(scratch), by_id)
         finally:
             if lease:
                 if remote:  # the worker's processes and files, as run() does for a sandboxed child
@@ -458,6 +462,9 @@ class Grade:
     submission: Submission
     seconds: float
     warnings: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)       # recorded by the tests (see leaderboard)
+    extra_data: dict = field(default_factory=dict)    # results' extra_data: seed, grader version, isolation
+    board: dict = field(default_factory=dict)         # the leaderboard's metrics (empty: no leaderboard)
 
     @property
     def score(self) -> float:
@@ -476,11 +483,12 @@ class Grade:
         where = "at the top of the submission" if self.submission.folder in ("", ".") else \
             f"in its folder '{safe_text(self.submission.folder, 300, one_line=True)}'"
         head = [f"Graded files found {where}: {', '.join(sorted(self.submission.files)) or 'none'}"]
-        notes = [safe_text(note, 2000) for note in self.notes]
-        return "\n".join(head + notes + ["", summary_table(self.results, visible_only=True, failures=False)])
+        return markdown_summary(self.results, visible_only=True, head=head, notes=self.notes)
 
     def gradescope(self) -> dict:
-        return gradescope_results(self.results, self.seconds, self.student_output())
+        return gradescope_results(self.results, self.seconds, self.student_output(), output_format="md",
+                                  extra_data=self.extra_data,
+                                  leaderboard=leaderboard.entries(self.metrics, self.board))
 
     def table(self) -> str:
         """The instructor's summary: every test, hidden included, and the failed ones with messages."""
@@ -497,13 +505,14 @@ def available_cores() -> int:
 
 def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
           manifest: dict = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-          timeout_scale: float = 1.0, isolation: str = "auto", log=None) -> Grade:
+          timeout_scale: float = 1.0, isolation: str = "auto", board=(), log=None) -> Grade:
     """Grade ``submission`` (folder or .zip); write Gradescope results to ``output`` if given, first
     before any student code runs (every test "not graded yet", flagged for regrade), then again as each
     problem finishes, so a grading killed from outside still leaves a valid file.
 
     ``isolation``: "auto" (namespaces; as root, refuse to grade if they cannot be set up), "namespaces",
-    "uid" or "none" (see ``sandbox``). Raises SubmissionError (unreadable submission), GradeError
+    "uid" or "none" (see ``sandbox``). ``board``: metric names for Gradescope's leaderboard (see
+    ``leaderboard``; empty: none). Raises SubmissionError (unreadable submission), GradeError
     (unusable tests or output path, or no sandbox).
     """
     started = time.monotonic()
@@ -534,14 +543,17 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         notes = list(found.notes)
         logs = [f"sandbox: {chosen.describe()}", f"cores: {cores} (torch threads per test process)"]
         say(logs[0])
-        verdicts = {}
+        verdicts, metrics = {}, []
+        extra_data = {"grader_version": grader_version(sorted({t["file"] for t in manifest["tests"]})),
+                      "isolation": chosen.mode, "seed": {"HW3_TEST_SEED": None, "PYTHONHASHSEED": 0}}
         not_yet = {"outcome": "failed", "regrade": True,
                    "output": GRADER_LIMIT + " Grading stopped before this test ran."}
 
         def report() -> Grade:
             results = [apply_verdict(from_spec(spec), verdicts.get(spec["nodeid"], not_yet))
                        for spec in manifest["tests"]]
-            return Grade(number_tests(results), notes, logs, found, time.monotonic() - started, warnings)
+            return Grade(number_tests(results), notes, logs, found, time.monotonic() - started, warnings,
+                         metrics, extra_data, leaderboard.board_of(board))
 
         def save():
             if output is not None:
@@ -582,6 +594,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                 run.notes.append(f"{problem}: the grader failed on this problem (flagged for regrade)")
                 run.log.append(f"{problem}: GRADER ERROR {type(error).__name__}: {safe_text(error, 2000)}")
             verdicts.update(run.verdicts)
+            metrics += run.metrics
             notes += run.notes
             logs += run.log
             save()

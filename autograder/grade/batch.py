@@ -81,7 +81,7 @@ def core_slots(jobs: int) -> list:
 
 def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, keyword: str = None,
               markexpr: str = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-              isolation: str = "auto", log=print) -> list:
+              isolation: str = "auto", board=(), log=print) -> list:
     """Grade every submission in ``folder``; returns the gradebook rows (dicts keyed by COLUMNS)."""
     folder, outdir = Path(folder).expanduser(), Path(outdir).expanduser()
     if not folder.is_dir():
@@ -117,7 +117,8 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
             job.chmod(0o600)
             argv = [sys.executable, "-m", "autograder.grade", "--job", str(job),
                     "--manifest", str(manifest_file), "--time-limit", str(time_limit),
-                    "--memory-mb", str(memory_mb), "--isolation", isolation, "--quiet"]
+                    "--memory-mb", str(memory_mb), "--isolation", isolation, "--quiet",
+                    *(f"--leaderboard={name}" for name in board)]
             started = time.monotonic()
             env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
             cores = slots.get()

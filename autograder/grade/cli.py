@@ -33,6 +33,10 @@ def _common(parser):
                         help="how student code is contained: auto (default: namespaces; as root, grading refuses "
                              "to start without them), namespaces (bubblewrap), uid (root only: a private uid, "
                              "no namespaces), none (trusted code only: runs as you)")
+    parser.add_argument("--leaderboard", metavar="METRIC", action="append", default=[],
+                        help="publish this recorded metric (hw3.testing.record_metric's name) on Gradescope's "
+                             "leaderboard; repeatable; 'default': the GAN's judge confidence and the LFW "
+                             "verification accuracy (off unless given)")
 
 
 def configure_grade(parser):
@@ -62,7 +66,7 @@ def run_grade(args) -> int:
     try:
         report = grade(args.submission, args.output, tests_dir=args.tests, keyword=args.keyword,
                        markexpr=args.markexpr, manifest=manifest, time_limit=args.time_limit,
-                       memory_mb=args.memory_mb, isolation=args.isolation, log=log)
+                       memory_mb=args.memory_mb, isolation=args.isolation, board=args.leaderboard, log=log)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -91,7 +95,7 @@ def run_grade_all(args) -> int:
     try:
         rows = grade_all(args.folder, args.output, jobs=args.jobs, tests_dir=args.tests, keyword=args.keyword,
                          markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb,
-                         isolation=args.isolation)
+                         isolation=args.isolation, board=args.leaderboard)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

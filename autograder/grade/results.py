@@ -3,17 +3,21 @@
 Shared by the pytest plugin (in-process runs) and the isolated grader (``autograder.grade``), so both
 produce the same file. Format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
 """
+import hashlib
 import json
 import math
 import os
 import re
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
 POINTS_PER_PROBLEM = 25
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+OUTPUT_FORMATS = ("text", "html", "simple_format", "md", "ansi")   # Gradescope's "Output String Formatting"
+LEADERBOARD_ORDERS = ("asc", "desc")
 MAX_TEST_OUTPUT = 4000       # characters of output kept per test
 MAX_TOP_OUTPUT = 20000       # characters of the top-level output
 
@@ -212,16 +216,88 @@ def summary_table(results: list, visible_only: bool = False, failures: bool = Tr
     return "\n".join(lines)
 
 
+def fenced(text: str) -> str:
+    """``text`` as a Markdown code block: shown verbatim (no link, image, HTML or table a submission's
+    text could smuggle in), its fence longer than any run of backticks inside."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def markdown_summary(results: list, visible_only: bool = True, head: list = (), notes: list = ()) -> str:
+    """The top-level output as Markdown (``output_format: "md"``): ``head`` and ``notes`` (text that may
+    come from the submission) verbatim in a code block, then the points per problem as a Markdown
+    table, whose cells are all the grader's own (problem names and numbers)."""
+    table = totals(results, visible_only)
+    lines = []
+    text = truncate("\n".join([safe_text(line, 2000) for line in [*head, *notes]]), MAX_TOP_OUTPUT - 4000)
+    if text:   # cut before fencing: the fence and the table always survive the output's own cap
+        lines += [fenced(text), ""]
+    lines += ["| problem | points | extra credit | tests passed |", "|---|---:|---:|---:|"]
+    grand = {"score": 0.0, "max": 0.0, "extra": 0.0, "extra_max": 0.0, "passed": 0, "count": 0}
+    for problem in [p for p in PROBLEMS if p in table] + sorted(set(table) - set(PROBLEMS)):
+        row = table[problem]
+        for key in grand:
+            grand[key] += row[key]
+        lines.append(_markdown_row(safe_text(problem, 100, one_line=True).replace("|", "\\|"), row))
+    lines.append(_markdown_row("**total**", grand))
+    if visible_only and any(r.visibility != "visible" for r in results):
+        lines += ["", "(hidden tests are graded too; their results appear after the due date)"]
+    flagged = sorted({r.problem for r in results if r.regrade})
+    if flagged:
+        lines += ["", f"**Regrade**: the grader's own limits stopped tests of {', '.join(flagged)} (not your "
+                      f"code's fault); the staff will grade them again."]
+    return "\n".join(lines)
+
+
+def _markdown_row(name: str, row: dict) -> str:
+    extra = f"{_points(row['extra'])} / {_points(row['extra_max'])}" if row["extra_max"] else "-"
+    return (f"| {name} | {_points(row['score'])} / {_points(row['max'])} | {extra} | "
+            f"{row['passed']} / {row['count']} |")
+
+
 def gradescope_results(results: list, execution_time: float, output: str = "",
-                       stdout_visibility: str = "hidden") -> dict:
-    """The whole results file as a dict."""
-    return {
+                       stdout_visibility: str = "hidden", output_format: str = None, extra_data: dict = None,
+                       leaderboard: list = None) -> dict:
+    """The whole results file as a dict. ``output_format`` (one of OUTPUT_FORMATS), ``extra_data`` (a
+    JSON object Gradescope stores with the submission) and ``leaderboard`` (``[{"name", "value",
+    "order"}]``) are written only when given."""
+    data = {
         "score": round(sum(r.score for r in results), 4),
         "execution_time": int(round(execution_time)),
         "output": safe_text(output, MAX_TOP_OUTPUT),
-        "stdout_visibility": stdout_visibility,
-        "tests": [r.gradescope() for r in results],
     }
+    if output_format is not None:
+        data["output_format"] = output_format
+    data["stdout_visibility"] = stdout_visibility
+    if extra_data is not None:
+        data["extra_data"] = extra_data
+    data["tests"] = [r.gradescope() for r in results]
+    if leaderboard:
+        data["leaderboard"] = leaderboard
+    return data
+
+
+def grader_version(test_files=()) -> str:
+    """This grader's version: the project's version and a digest of the code that decides the points
+    (autograder/grade/, hw3/ and the given test files), e.g. "1.0.0+3f2a9c01d4e5": two gradings with the
+    same version ran the same tests with the same code, with or without a git checkout."""
+    root = Path(__file__).resolve().parent.parent.parent
+    try:
+        version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        version = "0"
+    digest = hashlib.sha256()
+    files = sorted({*(root / "autograder" / "grade").glob("*.py"), *(root / "hw3").rglob("*.py"),
+                    *(Path(f) for f in test_files)})
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    return f"{version}+{digest.hexdigest()[:12]}"
 
 
 def validate(results: dict) -> list:
@@ -233,11 +309,29 @@ def validate(results: dict) -> list:
                       ("stdout_visibility", str), ("tests", list)):
         if not isinstance(results.get(key), kind):
             problems.append(f"top-level {key!r} missing or not {kind}")
+    for key in ("output_format", "test_output_format", "test_name_format"):
+        if key in results and results[key] not in OUTPUT_FORMATS:
+            problems.append(f"top-level {key!r} {results[key]!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    if "visibility" in results and results["visibility"] not in VISIBILITIES:
+        problems.append(f"top-level visibility {results['visibility']!r}")
+    if results.get("stdout_visibility", "hidden") not in VISIBILITIES:
+        problems.append(f"top-level stdout_visibility {results['stdout_visibility']!r}")
+    if "extra_data" in results and not isinstance(results["extra_data"], dict):
+        problems.append("top-level 'extra_data' is not a JSON object")
+    problems += _leaderboard_problems(results)
     for i, test in enumerate(results.get("tests") or []):
+        if not isinstance(test, dict):
+            problems.append(f"tests[{i}] is not a JSON object")
+            continue
         for key, kind in (("name", str), ("number", str), ("score", (int, float)), ("max_score", (int, float)),
                           ("status", str), ("output", str), ("visibility", str), ("tags", list)):
             if not isinstance(test.get(key), kind):
                 problems.append(f"tests[{i}] {key!r} missing or not {kind}")
+        for key in ("output_format", "name_format"):
+            if key in test and test[key] not in OUTPUT_FORMATS:
+                problems.append(f"tests[{i}] {key} {test[key]!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+        if "extra_data" in test and not isinstance(test["extra_data"], dict):
+            problems.append(f"tests[{i}] 'extra_data' is not a JSON object")
         if test.get("status") not in ("passed", "failed"):
             problems.append(f"tests[{i}] status {test.get('status')!r}")
         if test.get("visibility") not in VISIBILITIES:
@@ -246,9 +340,41 @@ def validate(results: dict) -> list:
             if not 0 <= test["score"] <= test["max_score"] + 1e-9:
                 problems.append(f"tests[{i}] score {test['score']} outside [0, {test['max_score']}]")
     if isinstance(results.get("tests"), list) and isinstance(results.get("score"), (int, float)):
-        total = sum(t.get("score", 0) for t in results["tests"] if isinstance(t.get("score"), (int, float)))
+        total = sum(t.get("score", 0) for t in results["tests"]
+                    if isinstance(t, dict) and isinstance(t.get("score"), (int, float)))
         if abs(total - results["score"]) > 1e-3:
             problems.append(f"score {results['score']} is not the sum of the tests' scores {total}")
+    return problems
+
+
+def _leaderboard_problems(results: dict) -> list:
+    """Gradescope's leaderboard: a list of {"name": text, "value": a number or text, "order": "asc" or
+    "desc" (optional; Gradescope's default is "desc", higher first)}, one entry per name."""
+    if "leaderboard" not in results:
+        return []
+    board = results["leaderboard"]
+    if not isinstance(board, list):
+        return ["top-level 'leaderboard' is not a list"]
+    problems, names = [], set()
+    for i, entry in enumerate(board):
+        if not isinstance(entry, dict):
+            problems.append(f"leaderboard[{i}] is not a JSON object")
+            continue
+        name, value = entry.get("name"), entry.get("value")
+        if not isinstance(name, str) or not name:
+            problems.append(f"leaderboard[{i}] 'name' missing or not a non-empty string")
+        elif name in names:
+            problems.append(f"leaderboard[{i}] name {name!r} repeats an earlier entry")
+        names.add(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            problems.append(f"leaderboard[{i}] 'value' missing or not a number or string")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"leaderboard[{i}] 'value' {value} is not finite (not valid JSON)")
+        if "order" in entry and entry["order"] not in LEADERBOARD_ORDERS:
+            problems.append(f"leaderboard[{i}] order {entry['order']!r} is not asc or desc")
+        unknown = set(entry) - {"name", "value", "order"}
+        if unknown:
+            problems.append(f"leaderboard[{i}] has unknown keys {sorted(unknown)}")
     return problems
 
 

@@ -155,7 +155,8 @@ def test_full_marks_and_the_results_file(tmp_path, suite, manifest):
     report = grade(submission(tmp_path / "sub"), suite, manifest, out)
     assert points(report) == {"cnn": 25, "contrastive": 25, "cvae": 25, "gan": 25, "extra_credit": 5, "total": 105}
     results = json.loads(out.read_text())
-    assert set(results) == {"score", "execution_time", "output", "stdout_visibility", "tests"}
+    assert set(results) == {"score", "execution_time", "output", "output_format", "stdout_visibility",
+                            "extra_data", "tests"}  # no leaderboard unless one is asked for
     assert len(results["tests"]) == 17
     test = next(t for t in results["tests"] if t["name"].startswith("test_value") and "gan" in t["tags"])
     assert test == {"name": "test_value: value() is 42.", "number": "4.1", "score": 10.0, "max_score": 10.0,
