@@ -1,5 +1,5 @@
-"""grade-all: a folder of submissions (one subfolder or .zip per student) -> a gradebook CSV plus each
-student's results file.
+"""grade-all: a folder of submissions (one subfolder or .zip per student, or a Gradescope export) -> a
+gradebook CSV keyed by student, an LMS-ready CSV (Canvas) and each submission's results file.
 
 Each student is graded by its own ``python -m autograder.grade`` process (its own subreaper, its own
 sandbox uids), a few at a time; the test manifest is collected once and shared. The cores are divided
@@ -21,9 +21,16 @@ from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, SOURCE_ROOT, TESTS_DIR, GradeError,
                               collect_manifest)
+from autograder.grade import roster
 from autograder.grade.results import PROBLEMS, gradescope_results, safe_text, write_json_atomically
 
-COLUMNS = ("student", *PROBLEMS, "extra_credit", "total", "status", "regrade")
+COLUMNS = ("student", "name", "email", "sid", *PROBLEMS, "extra_credit", "total", "late", "status", "regrade",
+           "note")
+# Canvas's gradebook import: the student columns it matches on (ID is Canvas's own user id, which an
+# export does not carry: left empty; Canvas matches on SIS User ID, else SIS Login ID), then one column
+# per assignment (a new title makes a new assignment).
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+CANVAS_ASSIGNMENT = "HW3 autograder"
 
 
 def submissions(folder: Path, outdir: Path = None) -> dict:
@@ -99,6 +106,8 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
         probe.close()
     except OSError as error:
         raise GradeError(f"cannot write to output folder {outdir}: {error.strerror or error}") from None
+    people, missing, mode = roster.identify(folder, students)
+    log(f"students from {'submission_metadata.yml (a Gradescope export)' if mode == 'gradescope' else 'folder names'}")
     log(f"collecting the tests in {tests_dir}")
     manifest = collect_manifest(tests_dir, keyword, markexpr)
     rows = {}
@@ -149,14 +158,56 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
                        for number, (student, path) in enumerate(students.items())}
             for student, future in futures.items():
                 rows[student] = future.result()
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    book = gradebook(students, rows, people, missing, mode)
+    for row in book:
+        if row["note"]:
+            log(f"note: {row['student']}: {row['note']}")
+    write_csv(outdir / "gradebook.csv", COLUMNS, book)
+    write_csv(outdir / "canvas.csv", (*CANVAS_COLUMNS, CANVAS_ASSIGNMENT), canvas_rows(book))
+    return book
+
+
+def gradebook(students: dict, rows: dict, people: dict, missing: list, mode: str) -> list:
+    """One row per person (a group submission: one per member), then the people the metadata lists
+    without a submission; every cell spreadsheet-safe."""
+    book = []
     for student in students:
-        writer.writerow(rows[student])
-    fd, tmp = tempfile.mkstemp(dir=outdir, prefix=".gradebook.csv.", suffix=".part")
+        for person in people[student]:
+            note = person.note or ("group submission: every member gets its points"
+                                   if len(people[student]) > 1 else "")
+            book.append({**rows[student], "name": spreadsheet_safe(person.name),
+                         "email": spreadsheet_safe(person.email), "sid": spreadsheet_safe(person.sid),
+                         "late": person.late, "note": spreadsheet_safe(note),
+                         "attributed": person.attributed if mode == "gradescope" else not person.note})
+    for person in missing:
+        book.append({**{c: "" for c in COLUMNS}, "student": "", "name": spreadsheet_safe(person.name),
+                     "email": spreadsheet_safe(person.email), "sid": spreadsheet_safe(person.sid),
+                     "status": "missing", "note": spreadsheet_safe(person.note), "attributed": False})
+    return book
+
+
+def canvas_rows(book: list) -> list:
+    """Canvas's import rows: attributed people only (a row with a note stays in gradebook.csv for the
+    staff, never in the LMS file); the total, extra credit included, as the assignment's points."""
+    out = []
+    for row in book:
+        if not row.get("attributed") or not row["status"].startswith("graded"):
+            continue
+        out.append({"Student": row["name"] or row["student"], "ID": "", "SIS User ID": row["sid"],
+                    "SIS Login ID": row["email"] or ("" if row["sid"] else row["student"]), "Section": "",
+                    CANVAS_ASSIGNMENT: row["total"]})
+    return out
+
+
+def write_csv(path: Path, columns, rows: list):
+    """A CSV written atomically (a temporary file renamed over ``path``), readable by all."""
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     with os.fdopen(fd, "w") as f:
         f.write(table.getvalue())
     os.chmod(tmp, 0o644)
-    os.replace(tmp, outdir / "gradebook.csv")
-    return [rows[s] for s in students]
+    os.replace(tmp, path)

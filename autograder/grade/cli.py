@@ -99,8 +99,11 @@ def run_grade_all(args) -> int:
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    errors = sum(not row["status"].startswith("graded") for row in rows)
-    flagged = sum(bool(row["regrade"]) for row in rows)
-    print(f"{len(rows)} submission(s) graded ({errors} with errors, {flagged} flagged for regrade): "
-          f"{args.output / 'gradebook.csv'}")
+    graded = [row for row in rows if row["status"] != "missing"]
+    errors = sum(not row["status"].startswith("graded") for row in graded)
+    flagged = sum(bool(row["regrade"]) for row in graded)
+    notes = sum(bool(row["note"]) and not row["attributed"] for row in rows)
+    print(f"{len(graded)} row(s) graded ({errors} with errors, {flagged} flagged for regrade, {notes} not "
+          f"attributed to a student: see their note): {args.output / 'gradebook.csv'}, "
+          f"{args.output / 'canvas.csv'}")
     return 0

@@ -549,13 +549,14 @@ def test_grade_all_writes_a_gradebook(tmp_path, suite):
     run = run_cli("grade-all", folder, "-o", out, "-j", "2", "--tests", suite)
     assert run.returncode == 0, run.stderr
     lines = list(csv.reader((out / "gradebook.csv").read_text().splitlines()))
-    assert lines[0] == ["student", "cnn", "contrastive", "cvae", "gan", "extra_credit", "total", "status", "regrade"]
-    rows = {line[0]: line for line in lines[1:]}
+    assert lines[0] == ["student", "name", "email", "sid", "cnn", "contrastive", "cvae", "gan", "extra_credit",
+                        "total", "late", "status", "regrade", "note"]
+    rows = {line[0]: line[4:] for line in lines[1:]}
     assert sorted(rows) == ["alice", "bob", "carol", "mallory"]
-    assert rows["alice"][1:8] == ["25.0", "25.0", "25.0", "25.0", "5.0", "105.0", "graded"]
-    assert rows["bob"][1:7] == ["0.0", "25.0", "25.0", "0.0", "0.0", "50.0"]
-    assert rows["carol"][4:7] == ["25.0", "5.0", "30.0"]
-    assert rows["mallory"][6] == "0.0" and rows["mallory"][7] == "graded"  # its only member pointed outside
+    assert rows["alice"][:8] == ["25.0", "25.0", "25.0", "25.0", "5.0", "105.0", "", "graded"]
+    assert rows["bob"][:6] == ["0.0", "25.0", "25.0", "0.0", "0.0", "50.0"]
+    assert rows["carol"][3:6] == ["25.0", "5.0", "30.0"]
+    assert rows["mallory"][5] == "0.0" and rows["mallory"][7] == "graded"  # its only member pointed outside
     assert "outside the archive" in json.loads((out / "results" / "mallory.json").read_text())["output"]
     for student in rows:
         assert validate(json.loads((out / "results" / f"{student}.json").read_text())) == []
