@@ -39,6 +39,10 @@ def main(argv=None) -> int:
     p = commands.add_parser("release", help="write the student bundle (folder or .zip)")
     release.configure(p)
     p.set_defaults(func=release.run)
+    from autograder import similarity  # issue 18
+    p = commands.add_parser("similarity", help="compare every pair of submissions per problem for copied code")
+    similarity.configure(p)
+    p.set_defaults(func=similarity.run)
     from autograder.validate import flakiness, runner  # validate + flakiness (issue 8)
     p = commands.add_parser("validate", help="grade solution, starter and every catalogue variant; check the verdicts")
     runner.configure(p)

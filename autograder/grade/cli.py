@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, TESTS_DIR, GradeError, SubmissionError,
                               grade, sandbox)
+from autograder.grade.results import safe_text
 
 
 def safe_console():
@@ -86,6 +87,10 @@ def configure_grade_all(parser):
     parser.add_argument("-o", "--output", metavar="OUTDIR", type=Path, default=Path("grades"),
                         help="gradebook.csv, results/STUDENT.json and logs/ go here (default: grades/)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="students graded in parallel (default 2)")
+    parser.add_argument("--similarity", action="store_true",
+                        help="also compare the submissions for copied code: OUTDIR/similarity/report.html, pairs.csv")
+    parser.add_argument("--similarity-source", metavar="[LABEL=]PATH", action="append", default=[],
+                        help="with --similarity: an extra source compared with every submission (e.g. solution/)")
     _common(parser)
 
 
@@ -106,4 +111,15 @@ def run_grade_all(args) -> int:
     print(f"{len(graded)} row(s) graded ({errors} with errors, {flagged} flagged for regrade, {notes} not "
           f"attributed to a student: see their note): {args.output / 'gradebook.csv'}, "
           f"{args.output / 'canvas.csv'}")
+    if args.similarity:
+        from autograder import similarity
+        try:
+            pairs = similarity.compare(args.folder, sources=similarity.parse_sources(args.similarity_source),
+                                       exclude=args.output)
+            report, _ = similarity.write_report(pairs, args.output / "similarity")
+        except similarity.SimilarityError as error:
+            print(f"error: similarity: {error}", file=sys.stderr)
+            return 1
+        top = f"; most similar: {pairs[0].problem} {pairs[0].a} - {pairs[0].b} {pairs[0].similarity:.0%}" if pairs else ""
+        print(f"similarity: {len(pairs)} pairs compared: {report}{safe_text(top, 300, one_line=True)}")
     return 0
