@@ -84,3 +84,47 @@ def trainable(module, target):
     """The names of the parameters of ``target`` (a model's handle) that require grad."""
     return [name for name, parameter in target.named_parameters() if parameter.requires_grad]
 
+
+def torch_sequential(module, layers):
+    """An nn.Sequential of torch.nn layers, built here from ``layers`` ([[class name, *arguments]],
+    e.g. [["Linear", 3, 4], ["ReLU"]]), handed to the judge as a handle: a model for the student's
+    code to work on that is not the student's own (an optimizer's, say)."""
+    built = []
+    for name, *arguments in layers:
+        cls = getattr(torch.nn, name, None) if type(name) is str and not name.startswith("_") else None
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+            raise ValueError(f"torch.nn has no layer {str(name)[:100]!r}")
+        built.append(cls(*arguments))
+    return torch.nn.Sequential(*built)
+
+
+def _plain_setting(value):
+    """An optimizer setting as a number, string, None or tuple of numbers; NotImplemented if it is none."""
+    if type(value) in (bool, int, float, str, type(None)):
+        return value
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        items = [_plain_setting(v) for v in value]
+        if all(type(v) in (bool, int, float) for v in items):
+            return tuple(items)
+    return NotImplemented
+
+
+def optimizer_report(module, optimizer, model=None):
+    """An optimizer (a handle) as data: ``class`` and ``module`` of its class, ``bases`` (the
+    qualified names of its class and every base class, e.g. "torch.optim.adam.Adam"), and
+    ``param_groups``: for each group, its ``settings`` (lr, betas, ... as numbers, strings, None or
+    tuples of numbers; others left out) and ``params``, each parameter's position in
+    ``list(model.parameters())`` (-1 for one that is not the model's; the model a handle too).
+    ``model_parameters`` is that list's length (0 without a model)."""
+    cls = type(optimizer)
+    positions = {id(p): i for i, p in enumerate(model.parameters())} if model is not None else {}
+    groups = []
+    for group in getattr(optimizer, "param_groups", None) or []:
+        settings = {str(k): _plain_setting(v) for k, v in group.items() if k != "params"}
+        groups.append({"settings": {k: v for k, v in settings.items() if v is not NotImplemented},
+                       "params": [positions.get(id(p), -1) for p in group.get("params", [])]})
+    return {"class": cls.__name__, "module": cls.__module__,
+            "bases": [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__],
+            "param_groups": groups, "model_parameters": len(positions)}
