@@ -13,18 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.devicecheck import OFF_CPU, DeviceCheck
+from hw3.devicecheck import OFF_CPU, judged, judged_tensor
+from hw3.remote import RemoteError, RemoteHandle
 
 DATA = Path(__file__).resolve().parent / "data"
 CHECKS = DATA / "cs231n-gan-checks.npz"
 CHECKS_SHA256 = "4eaaad8f9a1acd783b582ba984bc3ed5aff1c8e588d4e357a9fbe8370b923ebf"
 
 
-def count_parameters(model):
-    return sum(p.numel() for p in model.parameters())
+def model_structure(model, what):
+    """The structure of ``model`` (a handle on the student's model, which lives in the worker)."""
+    assert isinstance(model, RemoteHandle), f"{what} should return an nn.Module, got {type(model).__name__}"
+    try:
+        return model.structure()
+    except RemoteError:
+        raise AssertionError(f"{what} should return an nn.Module, got a {model.remote_class}") from None
 
 
 def rel_error(x, y):
@@ -47,9 +52,16 @@ def reference_bce(logits, targets):
 
 
 def last_module(model, kind):
-    modules = [m for m in model.modules() if isinstance(m, kind)]
-    assert modules, f"expected the model to contain a {kind.__name__} layer, found none"
+    """The structure entry (name, class, parameters' shapes, ...) of the model's last ``kind`` layer."""
+    modules = [m for m in model.structure() if m["class"] == kind]
+    assert modules, f"expected the model to contain a {kind} layer, found none"
     return modules[-1]
+
+
+def parameter_key(module, parameter):
+    """The state_dict key of ``parameter`` ("weight", "bias") of a structure entry ``module``."""
+    assert parameter in module["parameters"], f"the model's last {module['class']} layer has no {parameter}"
+    return f"{module['name']}.{parameter}" if module["name"] else parameter
 
 
 def gan_checks():
@@ -61,22 +73,25 @@ def gan_checks():
         return {key: data[key] for key in data.files}
 
 
-def loss_on_device(what, hint, loss, *logits):
-    """Call ``loss(*logits)`` on logits of shapes (N, 1) and (N,) that report the meta device (a
-    stand-in for a GPU that holds real values: hw3/devicecheck.py) and check that the loss and the
-    logits' gradients are on that device (tests 4.5.5, 4.6.3, 4.7.4)."""
-    check = DeviceCheck(what, hint)
+def loss_on_device(gan, what, hint, name, *logits):
+    """Call the loss ``name`` of gan.py on logits of shapes (N, 1) and (N,) that report the meta
+    device (a stand-in for a GPU that holds real values: hw3/devicecheck.py), in the worker, and
+    check that the loss and the logits' gradients are on that device (tests 4.5.5, 4.6.3, 4.7.4)."""
     for shape in ((6, 1), (6,)):
-        with check:
-            inputs = [check.put(torch.tensor(values, dtype=torch.float32).view(shape).requires_grad_(grad))
-                      for values, grad in logits]
-            value = check.returned(loss(*inputs), what)
-            assert value.requires_grad, f"{what} on {OFF_CPU.type}: the loss is not differentiable"
-            value.backward()
-        for position, (t, (_, grad)) in enumerate(zip(inputs, logits)):
+        inputs = [torch.tensor(values, dtype=torch.float32).view(shape) for values, _ in logits]
+        report = gan.provided("hw3.remote.probes.on_device", name, inputs, backward=True)
+        outputs = report.get("outputs") or []
+        if report.get("wrong_device") is None and outputs:
+            judged_tensor(outputs[0], what, hint)
+            assert outputs[0].get("requires_grad"), f"{what} on {OFF_CPU.type}: the loss is not differentiable"
+        judged(report, what, hint)
+        grads = report.get("grads") or [None] * len(logits)
+        for position, (_, grad) in enumerate(logits):
             if grad:
-                assert t.grad is not None, f"{what} on {OFF_CPU.type}: no gradient reached argument {position + 1}"
-                check.returned(t.grad, f"the gradient of {what} with respect to argument {position + 1}")
+                assert grads[position] is not None, (
+                    f"{what} on {OFF_CPU.type}: no gradient reached argument {position + 1}")
+                judged_tensor(grads[position], f"the gradient of {what} with respect to argument {position + 1}",
+                              hint)
 
 
 TARGETS_HINT = ("make the targets on the logits' device: torch.ones_like(logits) / torch.zeros_like(logits) "
@@ -149,8 +164,8 @@ def test_sample_noise_seed(gan):
 def test_discriminator_shape_and_parameters(gan):
     """The discriminator maps (N, 784) to (N, 1) and has 1,102,721 parameters."""
     D = gan.build_discriminator()
-    assert isinstance(D, nn.Module), f"build_discriminator should return an nn.Module, got {type(D).__name__}"
-    n = count_parameters(D)
+    model_structure(D, "build_discriminator")
+    n = D.num_parameters()
     assert n == 1_102_721, f"the discriminator should have 1,102,721 parameters, got {n:,}"
     x = torch.rand(5, 784) * 2 - 1
     out = D(x)
@@ -163,13 +178,14 @@ def test_discriminator_shape_and_parameters(gan):
 def test_discriminator_returns_logits(gan):
     """The discriminator's output is a logit: no sigmoid at the end, so it can leave [0, 1]."""
     D = gan.build_discriminator()
-    head = last_module(D, nn.Linear)
+    model_structure(D, "build_discriminator")
+    head = last_module(D, "Linear")
+    bias = parameter_key(head, "bias")
     x = torch.rand(8, 784) * 2 - 1
-    with torch.no_grad():
-        head.bias.fill_(6.0)
-        high = D(x)
-        head.bias.fill_(-6.0)
-        low = D(x)
+    D.load_state_dict({bias: torch.full(head["parameters"]["bias"], 6.0)}, strict=False)
+    high = D(x)
+    D.load_state_dict({bias: torch.full(head["parameters"]["bias"], -6.0)}, strict=False)
+    low = D(x)
     assert high.min() > 1 and low.max() < 0, (
         f"with the last Linear layer's bias set to +6 (then -6), D's outputs should be about +6 (-6): "
         f"got values in [{high.min():.3f}, {high.max():.3f}] (and [{low.min():.3f}, {low.max():.3f}]). "
@@ -187,8 +203,8 @@ def test_generator_shape_and_parameters(gan):
     """The generator maps (N, noise_dim) to (N, 784) and has 6,675,009 parameters for noise_dim 96."""
     assert gan.NOISE_DIM == 96, f"NOISE_DIM should be 96, got {gan.NOISE_DIM}"
     G = gan.build_generator(96)
-    assert isinstance(G, nn.Module), f"build_generator should return an nn.Module, got {type(G).__name__}"
-    n = count_parameters(G)
+    model_structure(G, "build_generator")
+    n = G.num_parameters()
     assert n == 6_675_009, f"the generator should have 6,675,009 parameters for noise_dim 96, got {n:,}"
     out = G(torch.rand(5, 96) * 2 - 1)
     assert out.shape == (5, 784), f"G on a (5, 96) batch should return (5, 784), got {tuple(out.shape)}"
@@ -202,12 +218,13 @@ def test_generator_shape_and_parameters(gan):
 def test_generator_output_range(gan):
     """The generator ends in tanh: outputs in [-1, 1], reaching both ends when its last layer is scaled up."""
     G = gan.build_generator(96)
+    model_structure(G, "build_generator")
     out = G(torch.rand(8, 96) * 2 - 1)
     assert out.min() >= -1 and out.max() <= 1, f"G's outputs must lie in [-1, 1], got [{out.min():.3f}, {out.max():.3f}]"
-    last = last_module(G, nn.ConvTranspose2d)
-    with torch.no_grad():
-        last.weight.mul_(1000)
-        out = G(torch.rand(8, 96) * 2 - 1)
+    last = last_module(G, "ConvTranspose2d")
+    key = parameter_key(last, "weight")
+    G.load_state_dict({key: G.get_submodule(last["name"]).weight * 1000}, strict=False)
+    out = G(torch.rand(8, 96) * 2 - 1)
     assert out.min() >= -1 and out.max() <= 1 and out.min() < -0.99 and out.max() > 0.99, (
         f"with the last ConvTranspose2d's weights scaled by 1000, G's outputs should saturate at -1 and +1 "
         f"(a tanh), got values in [{out.min():.3f}, {out.max():.3f}]")
@@ -222,14 +239,20 @@ def test_generator_output_range(gan):
 @visibility("visible")
 def test_get_optimizer(gan):
     """Adam over all the model's parameters, lr 1e-3, betas (0.5, 0.999)."""
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    # nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), built in the worker (provided code)
+    model = gan.provided("hw3.remote.probes.torch_sequential", [["Linear", 3, 4], ["ReLU"], ["Linear", 4, 2]])
     optimizer = gan.get_optimizer(model)
-    assert isinstance(optimizer, torch.optim.Adam), f"expected torch.optim.Adam, got {type(optimizer).__name__}"
-    group = optimizer.param_groups[0]
-    assert group["lr"] == pytest.approx(1e-3), f"learning rate should be 1e-3, got {group['lr']}"
-    assert tuple(group["betas"]) == pytest.approx((0.5, 0.999)), f"betas should be (0.5, 0.999), got {group['betas']}"
-    optimized = {id(p) for g in optimizer.param_groups for p in g["params"]}
-    assert optimized == {id(p) for p in model.parameters()}, "the optimizer should update all of model.parameters()"
+    assert isinstance(optimizer, RemoteHandle), f"expected torch.optim.Adam, got {type(optimizer).__name__}"
+    report = gan.provided("hw3.remote.probes.optimizer_report", optimizer, model)
+    assert "torch.optim.adam.Adam" in report["bases"], f"expected torch.optim.Adam, got {report['class']}"
+    assert report["param_groups"], "the optimizer has no parameter groups"
+    group = report["param_groups"][0]["settings"]
+    assert group.get("lr") == pytest.approx(1e-3), f"learning rate should be 1e-3, got {group.get('lr')}"
+    betas = group.get("betas")
+    assert isinstance(betas, tuple) and betas == pytest.approx((0.5, 0.999)), f"betas should be (0.5, 0.999), got {betas}"
+    optimized = {p for g in report["param_groups"] for p in g["params"]}
+    assert optimized == set(range(report["model_parameters"])) and report["model_parameters"] == 4, (
+        "the optimizer should update all of model.parameters()")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,12 +300,13 @@ def test_bce_loss_stable_for_large_logits(gan):
     """bce_loss stays finite and exact for logits of +-1e4 (no log(0)), and so do its gradients."""
     cases = [(1e4, 1.0, 0.0), (-1e4, 0.0, 0.0), (1e4, 0.0, 1e4), (-1e4, 1.0, 1e4)]
     for s, z, want in cases:
-        logit = torch.tensor([s], dtype=torch.float32, requires_grad=True)
-        loss = gan.bce_loss(logit, torch.tensor([z]))
+        logit, target = torch.tensor([s], dtype=torch.float32), torch.tensor([z])
+        loss = gan.bce_loss(logit, target)
         assert torch.isfinite(loss), f"bce_loss(logit {s:g}, target {z:g}) = {loss.item()}: compute it without log(sigmoid(...))"
         assert loss.item() == pytest.approx(want, abs=1e-3), f"bce_loss(logit {s:g}, target {z:g}) = {loss.item()}, expected {want:g}"
-        loss.backward()
-        assert torch.isfinite(logit.grad).all(), f"the gradient of bce_loss at logit {s:g} is {logit.grad.item()}"
+        grad = gan.bce_loss.backward([logit, target], torch.ones_like(loss))["input_grads"][0]
+        assert grad is not None, f"bce_loss(logit {s:g}, target {z:g}) is not differentiable with respect to the logit"
+        assert torch.isfinite(grad).all(), f"the gradient of bce_loss at logit {s:g} is {grad.item()}"
 
 
 @weight(0.5)
@@ -292,10 +316,10 @@ def test_bce_loss_stays_on_the_inputs_device(gan):
     """bce_loss works on any device: on logits and targets on the meta device, the loss and the
     logits' gradient are on it (torch.zeros(input.shape) in max(s, 0) would be on the CPU). Only
     devices are checked here; the values are tests 4.5.1-4.5.3's."""
-    loss_on_device("bce_loss(input, target)",
+    loss_on_device(gan, "bce_loss(input, target)",
                    "make any new tensor on the input's device (input.clamp(min=0), torch.zeros_like(input)), "
                    "not torch.zeros(input.shape)",
-                   gan.bce_loss, (LOGITS, True), ([1.0, 0.0, 1.0, 0.0, 1.0, 0.5], False))
+                   "bce_loss", (LOGITS, True), ([1.0, 0.0, 1.0, 0.0, 1.0, 0.5], False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +386,7 @@ def test_generator_loss_cs231n_check(gan):
 def test_discriminator_loss_stays_on_the_inputs_device(gan):
     """discriminator_loss works on any device: on logits on the meta device, the loss and the
     gradients are on it; targets made with torch.ones(N, 1) (the CPU) fail here, as on a GPU."""
-    loss_on_device("discriminator_loss(logits_real, logits_fake)", TARGETS_HINT, gan.discriminator_loss,
+    loss_on_device(gan, "discriminator_loss(logits_real, logits_fake)", TARGETS_HINT, "discriminator_loss",
                    (LOGITS, True), (LOGITS[::-1], True))
 
 
@@ -372,7 +396,7 @@ def test_discriminator_loss_stays_on_the_inputs_device(gan):
 def test_generator_loss_stays_on_the_inputs_device(gan):
     """generator_loss works on any device: on logits on the meta device, the loss and the gradient
     are on it; a target made with torch.ones(N, 1) (the CPU) fails here, as on a GPU."""
-    loss_on_device("generator_loss(logits_fake)", TARGETS_HINT, gan.generator_loss, (LOGITS, True))
+    loss_on_device(gan, "generator_loss(logits_fake)", TARGETS_HINT, "generator_loss", (LOGITS, True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,20 +419,30 @@ MIN_COVERAGE = 7
 def test_training_generates_digits(gan):
     """250 iterations at batch 32 (about 62 CPU-seconds on one thread), 500 samples read by the judge.
 
+    The worker trains (the provided loop, hw3/gan_experiment.py, with your gan.py) and returns the
+    trained generator's weights and the losses; the judge loads the weights into the generator of
+    the handout (its own code), draws its own noise and scores the 500 digits that generator makes.
     Passes with a mean confidence of at least 0.65 and at least 7 of the 10 digits covered. The
     reference solution, over nine seeds: mean confidence 0.76-0.80, coverage 9-10. A collapsed
     generator, a wrong-sign or wrong-label loss, or SGD instead of Adam covers one digit.
     """
-    from hw3.gan_experiment import COVERAGE_MIN_FRACTION, judge_score, train_gan
+    from hw3.gan_experiment import COVERAGE_MIN_FRACTION, generate, judge_noise, judge_score, load_generator
     from hw3.testing import record_metric, training_seed
 
-    result = train_gan(gan, TRAIN_ITERATIONS, TRAIN_BATCH_SIZE, seed=training_seed(0), snapshot_at=(),
-                       grid_size=JUDGE_SAMPLES, show_progress=False)
-    d_loss, g_loss = result["d_loss"][-1], result["g_loss"][-1]
+    seed = training_seed(0)
+    with gan.time_limit(590):  # under heavy load the run took over 300 s, the default limit of a request
+        result = gan.provided("hw3.gan_experiment.train_for_judge", TRAIN_ITERATIONS, TRAIN_BATCH_SIZE,
+                              seed=seed, grid_size=JUDGE_SAMPLES)
+    assert isinstance(result, dict), f"the training run returned a {type(result).__name__}, not a dict"
+    d_losses, g_losses = result.get("d_loss"), result.get("g_loss")
+    assert isinstance(d_losses, list) and isinstance(g_losses, list) and d_losses and g_losses, (
+        "the training run returned no losses")
+    d_loss, g_loss = float(d_losses[-1]), float(g_losses[-1])
     assert math.isfinite(d_loss) and math.isfinite(g_loss), (
         f"after {TRAIN_ITERATIONS} iterations the losses are not finite (discriminator {d_loss}, "
         f"generator {g_loss}): check bce_loss's numerical stability")
-    score = judge_score(result["snapshots"]["final"])
+    G = load_generator(result.get("generator"), noise_dim=96)  # fails naming the layer if the weights do not fit
+    score = judge_score(generate(G, judge_noise(JUDGE_SAMPLES, 96, seed=seed + 1)))
     record_metric("judge mean confidence", score["mean_confidence"], MIN_CONFIDENCE)
     record_metric("judge class coverage", score["coverage"], MIN_COVERAGE)
     summary = (f"after {TRAIN_ITERATIONS} iterations of batches of {TRAIN_BATCH_SIZE}, the judge reads "
