@@ -322,11 +322,24 @@ def empty_file() -> Path:
 _EMPTY = []
 
 
+def empty_dir() -> Path:
+    """An empty folder everyone may list and no one may write (what a masked folder reads as)."""
+    if not _EMPTY_DIR:
+        name = tempfile.mkdtemp(prefix="hw3-masked-")
+        os.chmod(name, 0o555)
+        _EMPTY_DIR.append(Path(name))
+        atexit.register(os.rmdir, name)
+    return _EMPTY_DIR[0]
+
+
+_EMPTY_DIR = []
+
+
 def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None, scratch: Path = None,
                  scratch_dirs=(), masked=()) -> list:
     """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``, and
     has ``scratch`` (with ``scratch_dirs`` in it) as a private size-limited tmpfs. Each of ``masked``
-    (files inside what is bound) reads as an empty file."""
+    (files or folders inside what is bound) reads as an empty file or an empty folder."""
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if isolation.user_namespace:
@@ -353,8 +366,13 @@ def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: i
         if not any(parent in covered for parent in (folder, *folder.parents)):
             args += ["--perms", "0755", "--dir", str(folder)]
     args += binds
-    for path in masked:
-        if Path(path).is_file():
+    folders = [Path(p) for p in masked if Path(p).is_dir()]
+    for path in map(Path, masked):
+        if any(folder in path.parents for folder in folders):
+            continue           # inside a masked folder, which reads as empty: nothing to bind there
+        if path.is_dir():
+            args += ["--ro-bind", str(empty_dir()), str(path)]
+        elif path.is_file():
             args += ["--ro-bind", str(empty_file()), str(path)]
     args += ["--chdir", str(cwd), "--"]
     if uid is not None:
@@ -557,7 +575,7 @@ class Sandbox:
     uid: int = None
     scratch: Path = None          # the working folder: a private tmpfs with namespaces
     scratch_dirs: tuple = ()      # folders made inside it
-    masked: tuple = ()            # files it reads as empty (namespaces only), e.g. the judge's test data
+    masked: tuple = ()            # files and folders it reads as empty (namespaces only): the judge's data
 
     def prefix(self, cwd: Path) -> list:
         if self.isolation.mode == "namespaces":

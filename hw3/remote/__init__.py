@@ -8,12 +8,15 @@ __all__ = ["JUDGE_ONLY_DATA", "PREFIX_ENV", "REMOTE_PROBLEMS", "RemoteError", "R
            "StudentError"]
 
 PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
-# Data files (relative to the data root) only the judge reads: the evaluation sets. In the grader's
-# worker sandbox (namespaces) each reads as an empty file.
+# Data (relative to the data root) only the judge reads: the evaluation sets, and all of LFW. In the
+# grader's worker sandbox (namespaces) each file reads as an empty file, each folder as an empty folder.
+# LFW's images sit in folders named by person (and its cache lists those names beside the faces), so a
+# worker that could read them would know who every face it is sent is: the judge sends the worker the
+# faces it trains on and embeds instead (hw3.contrastive_experiment.lfw_verification).
 JUDGE_ONLY_DATA = (
     "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-images-idx3-ubyte.gz",
     "MNIST/raw/t10k-labels-idx1-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte.gz",
-    "lfw/pairs.txt", "lfw/pairsDevTest.txt", "lfw/peopleDevTest.txt",
+    "lfw", "cache",
 )
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the

@@ -162,3 +162,25 @@ def test_the_worker_sees_no_tests_no_channel_and_no_judge(tmp_path, remote_suite
     assert "HW3_WORKER_PREFIX" not in seen
     # the evaluation set reads as empty in the worker (hw3.remote.JUDGE_ONLY_DATA); the training set does not
     assert "'t10k-labels-idx1-ubyte': 0, 'train-labels-idx1-ubyte': 60008" in seen
+
+
+# --- found by the red team (each once earned points or leaked under the grader) ---------------------
+
+LFW_SNOOP = '''
+import os
+def value():
+    root = os.environ["HW3_DATA"]
+    return repr({name: sorted(os.listdir(os.path.join(root, name)))[:3] for name in ("lfw", "cache", "MNIST")})
+'''
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="the namespaces sandbox of the worker needs root here")
+@pytest.mark.skipif(not (grader.data_root() / "lfw").is_dir(), reason="needs the LFW dataset")
+def test_the_worker_sees_no_lfw_names_and_no_cache(tmp_path, remote_suite, remote):
+    # LFW's images sit in folders named by person and its cache lists those names beside the faces: a
+    # FaceEmbeddingNet that looked each face it was sent up there (and skipped training) scored 100 % on
+    # pairsDevTest, 4 of 4 extra-credit points. The judge sends the worker the faces it needs instead.
+    report = grader.grade(submission(tmp_path / "sub", LFW_SNOOP), tmp_path / "r.json", tests_dir=remote_suite)
+    seen = next(r for r in report.results if r.problem == "gan" and r.nodeid.endswith("test_value")).output
+    assert "'lfw': [], 'cache': [], 'MNIST': ['raw']" in seen, seen
+
