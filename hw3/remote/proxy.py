@@ -7,8 +7,9 @@
     D.structure(), D.state_dict(), D.backward([x], grad_output)
 
 Only plain data (:mod:`hw3.remote.codec`) comes back, checked here. The judge's torch RNG state
-goes to the worker before each request and the worker's comes back after it, so a test that
-seeds torch sees the draws it would see in-process. What the student printed is written to this
+goes to the worker before each request, so the student's code draws what it would draw in-process
+after the same seeding; after the request the judge's stream moves on to a state drawn from the one
+it sent, never to the worker's (which the student's code chooses). What the student printed is written to this
 process's stdout (where pytest captures it). An exception in the student's code is raised here
 as StudentError; a worker that dies or stops answering raises StudentError too, and the next
 request starts a new worker (whose handles are new: older ones then raise RemoteError).
@@ -168,6 +169,7 @@ class RemoteModule:
         self._generation = 0
         self._handles = weakref.WeakValueDictionary()   # handle id -> the one RemoteHandle for it
         self._released = []                             # ids to release with the next request
+        self._sent_rng = None                           # the judge's RNG state sent with the last request
         self.last_output = ""
 
     def __repr__(self):
@@ -243,7 +245,7 @@ class RemoteModule:
                        kwargs=self._references(request.get("kwargs", {})))
         self._released = []
         if self._sync_rng:
-            request["rng"] = torch.get_rng_state()
+            request["rng"] = self._sent_rng = torch.get_rng_state()
         data = codec.encode(request, f"the request for {label}")
         deadline = time.monotonic() + self._timeout
         try:
@@ -304,10 +306,19 @@ class RemoteModule:
             sys.stdout.write(self.last_output if self.last_output.endswith("\n") else self.last_output + "\n")
 
     def _take_rng(self, state, label: str) -> None:
+        """After a request that drew random numbers (or seeded) in the worker, move the judge's stream
+        on: to a seed drawn from the state it sent, the same every run; after one that did not, leave
+        it. Never to the worker's state: the student's code sets that to anything (a Mersenne Twister
+        of zeros makes every later torch.rand and torch.randn of the test exactly 0, and any state
+        fixes the next 624 draws), and the test's later inputs would be the student's choice."""
         reference = torch.get_rng_state()
         if type(state) is not torch.Tensor or state.dtype != reference.dtype or state.shape != reference.shape:
             raise RemoteError(f"{label}: the worker sent no valid RNG state")
-        torch.set_rng_state(state)
+        if torch.equal(state, self._sent_rng):
+            return
+        generator = torch.Generator()
+        generator.set_state(self._sent_rng)
+        torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
 
     # Handles -----------------------------------------------------------------------------------
 

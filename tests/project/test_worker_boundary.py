@@ -184,3 +184,46 @@ def test_the_worker_sees_no_lfw_names_and_no_cache(tmp_path, remote_suite, remot
     seen = next(r for r in report.results if r.problem == "gan" and r.nodeid.endswith("test_value")).output
     assert "'lfw': [], 'cache': [], 'MNIST': ['raw']" in seen, seen
 
+
+ZERO_THE_JUDGE = '''
+import torch
+
+def draw(n):
+    state = torch.get_rng_state()
+    state[24:24 + 624 * 8] = 0   # a Mersenne Twister of zeros: every later rand and randn is 0
+    torch.set_rng_state(state)
+    return torch.zeros(n)
+
+def reseed(n):
+    torch.manual_seed(0)
+    return torch.randn(n)
+
+def quiet():
+    return 1
+'''
+
+
+def test_the_worker_cannot_choose_the_judges_random_draws(tmp_path):
+    # The worker's RNG state used to become the judge's after each request: a student's function could
+    # zero it, and every torch.rand / torch.randn the test drew after it (hidden test 1.1.7's biases and
+    # upstream gradients, 1.2.4's maps) was exactly 0.
+    from hw3.remote import RemoteModule
+    import torch
+    (tmp_path / "gan.py").write_text(ZERO_THE_JUDGE)
+    with RemoteModule("gan", tmp_path, threads=1) as gan:
+        draws = []
+        for _ in range(2):
+            torch.manual_seed(0)
+            gan.draw(3)
+            draws.append(torch.randn(100))
+        assert draws[0].abs().min() > 0 and torch.equal(draws[0], draws[1])  # not zeros; the same every run
+        torch.manual_seed(1)
+        gan.reseed(3)  # the student's own seeding stays in the worker
+        got = torch.randn(5)
+        torch.manual_seed(0)
+        torch.randn(3)
+        assert not torch.equal(got, torch.randn(5))
+        torch.manual_seed(2)
+        before = torch.get_rng_state()
+        assert gan.quiet() == 1  # a request that draws nothing leaves the judge's stream where it was
+        assert torch.equal(torch.get_rng_state(), before)
