@@ -15,19 +15,25 @@ Outputs, in --out (default runs/cnn):
     accuracy_curves.png         training-batch accuracy of every cell (running mean)
     summary.json                every deliverable above, the settings and the accuracies
 """
+import inspect
 import json
+import re
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from hw3 import REPO_ROOT, impl
 from hw3.data import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
-from hw3.plots import save_curves, write_table
 from hw3.training import batches, progress, seed_everything
 
 POOLINGS = ("avg", "max")
@@ -117,6 +123,7 @@ def cell_name(pooling, kernel_size) -> str:
 
 def write_outputs(cells, out: Path, settings: dict) -> dict:
     """The table, the learning curves and summary.json; returns the summary."""
+    from hw3.plots import save_curves, write_table  # matplotlib: imported where it is used
     header = ["Pooling", "Kernel size", "Test accuracy (%)"]
     rows = [[{"avg": "Average", "max": "Max"}[c["pooling"]], c["kernel_size"], f"{c['test_accuracy']:.2f}"]
             for c in cells]
@@ -225,3 +232,270 @@ def run(args) -> int:
     print(f"wrote {out / 'accuracy.md'}, {out / 'accuracy.csv'}, {out / 'loss_curves.png'}, "
           f"{out / 'accuracy_curves.png'}, {out / 'summary.json'}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes: provided code the tests run in the worker, beside the student's cnn.py
+# (cnn.provided("hw3.cnn_experiment.<name>", ...)). Each returns plain data saying what happened,
+# never a verdict; the tests decide, and check what they can against their own computations.
+# ---------------------------------------------------------------------------------------------
+
+# Every public entry point to PyTorch's convolutions; while conv2d runs under the probe each raises.
+TORCH_CONVOLUTIONS = [
+    (F, ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc"]),
+    (torch, ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc",
+             "convolution", "_convolution", "_convolution_mode", "cudnn_convolution", "mkldnn_convolution",
+             "miopen_convolution", "_nnpack_spatial_convolution"]),
+    (torch.nn.grad, ["conv1d_input", "conv1d_weight", "conv2d_input", "conv2d_weight", "conv3d_input",
+                     "conv3d_weight"]),
+] + [(module, ["forward", "_conv_forward"]) for module in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+                                                             nn.ConvTranspose2d, nn.ConvTranspose3d)]
+# Below those, every convolution reaches one of these operators of PyTorch's dispatcher.
+CONVOLUTION_OPERATOR = re.compile(r"conv(olution|_transpose|_tbc|_depthwise|\d)|slow_conv|thnn_conv")
+NO_CONVOLUTIONS = ("conv2d must compute the convolution from its formula (unfold/slicing, multiplications, sums), "
+                   "without torch.nn.functional.conv*, torch.conv*, torch.convolution or nn.Conv*")
+
+
+class ForbiddenCall(AssertionError):
+    pass
+
+
+class OperationBudgetExceeded(AssertionError):
+    pass
+
+
+class TimeLimitExceeded(AssertionError):
+    pass
+
+
+class OperatorWatch(TorchDispatchMode):
+    """Sees every tensor operation that reaches PyTorch's dispatcher (forward and backward): counts
+    them, stops at a budget, and refuses convolution operators however they were called. What it
+    refused is kept in ``refused`` and ``exceeded`` (in case the code under test caught it)."""
+
+    @classmethod
+    def _should_skip_dynamo(cls):
+        return False  # PyTorch's documented opt-out: otherwise entering the mode imports torch._dynamo (seconds)
+
+    def __init__(self, budget=None, budget_message="", forbid_convolutions=False):
+        super().__init__()
+        self.count, self.budget, self.budget_message = 0, budget, budget_message
+        self.forbid_convolutions = forbid_convolutions
+        self.refused, self.exceeded = [], False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if self.forbid_convolutions and CONVOLUTION_OPERATOR.search(name):
+            error = ForbiddenCall(f"your code reached PyTorch's convolution operator {name}: {NO_CONVOLUTIONS}")
+            self.refused.append(str(error))
+            raise error
+        self.count += 1
+        if self.budget is not None and self.count > self.budget:
+            self.exceeded = True
+            raise OperationBudgetExceeded(self.budget_message)
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def torch_convolutions_disabled():
+    """Within the block, calling any of PyTorch's convolutions raises ForbiddenCall (each attempt is
+    also kept in the watch's ``refused``); restored after. Yields the OperatorWatch."""
+    refused = []
+
+    def forbidden(label):
+        def call(*args, **kwargs):
+            error = ForbiddenCall(f"your code called {label}: {NO_CONVOLUTIONS}")
+            refused.append(str(error))
+            raise error
+        return call
+
+    saved = []
+    try:
+        for owner, names in TORCH_CONVOLUTIONS:
+            for name in names:
+                if hasattr(owner, name):
+                    saved.append((owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type)
+                                  else getattr(owner, name)))
+                    setattr(owner, name, forbidden(f"{getattr(owner, '__name__', owner)}.{name}"))
+        with OperatorWatch(forbid_convolutions=True) as watch:
+            watch.refused = refused
+            yield watch
+    finally:
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
+_MISSING = object()
+
+
+@contextmanager
+def time_limit(seconds, message):
+    """Raise TimeLimitExceeded(message) in this (main) thread after ``seconds``; a no-op where the
+    platform has no SIGUSR1. Uses its own signal, so a SIGALRM timer is left alone. Yields a dict
+    whose "expired" says whether the limit was reached (in case the code under test caught it)."""
+    state = {"expired": False}
+    if not hasattr(signal, "SIGUSR1") or threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def on_signal(signum, frame):
+        state["expired"] = True
+        raise TimeLimitExceeded(message)
+
+    done = threading.Event()
+    main = threading.main_thread().ident
+
+    def watchdog():
+        if not done.wait(seconds):
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    thread = threading.Thread(target=watchdog, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        done.set()
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def plain_tensor(value):
+    """A detached copy of a tensor (None for anything else): what a probe may return."""
+    return value.detach().clone() if type(value) in (torch.Tensor, nn.Parameter) else None
+
+
+def type_name(value) -> str:
+    return type(value).__name__
+
+
+def returned(value) -> dict:
+    """What a call returned, as data: its type's name and, for a tensor, shape, dtype and requires_grad."""
+    if not isinstance(value, torch.Tensor):
+        return {"type": type_name(value), "tensor": False}
+    return {"type": type_name(value), "tensor": True, "shape": list(value.shape), "dtype": str(value.dtype),
+            "requires_grad": bool(value.requires_grad)}
+
+
+def conv2d_without_torch_convolutions(cnn, x, weight, bias=None):
+    """``cnn.conv2d(x, weight, bias)`` (each tensor requiring grad) with every PyTorch convolution
+    switched off, then backward from the sum of its output if it is differentiable.
+
+    What the student's code raises propagates (a ForbiddenCall among it). Returns {"returned": the
+    output as data (``returned``), "refused": every refused convolution call, also those the code
+    caught, "backward": whether backward ran}."""
+    inputs = [t.requires_grad_() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+              for t in (x, weight, bias)]
+    with torch_convolutions_disabled() as watch:
+        y = cnn.conv2d(*inputs)
+        ran = isinstance(y, torch.Tensor) and y.requires_grad
+        if ran:
+            y.sum().backward()
+    return {"returned": returned(y), "refused": list(watch.refused), "backward": ran}
+
+
+def conv2d_operation_count(cnn, x, weight, bias, budget, seconds, budget_message, time_message):
+    """``cnn.conv2d(x, weight, bias)`` counted by an OperatorWatch that stops at ``budget`` tensor
+    operations (OperationBudgetExceeded) and a time limit of ``seconds`` (TimeLimitExceeded); what
+    the code raises propagates. Returns {"operations", "exceeded", "expired", "seconds", "returned"}."""
+    start = time.perf_counter()
+    with time_limit(seconds, time_message) as clock, OperatorWatch(budget, budget_message) as watch:
+        y = cnn.conv2d(x, weight, bias)
+    return {"operations": watch.count, "exceeded": watch.exceeded, "expired": clock["expired"],
+            "seconds": time.perf_counter() - start, "returned": returned(y)}
+
+
+def argument(function, args, kwargs, index):
+    """The value a call ``function(*args, **kwargs)`` passes for its parameter number ``index`` (None if none)."""
+    try:
+        bound = inspect.signature(function).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return args[index] if index < len(args) else None
+    bound.apply_defaults()
+    values = list(bound.arguments.values())
+    return values[index] if index < len(values) else None
+
+
+def reference_conv2d(x, weight, bias=None):
+    return F.conv2d(x, weight, bias)
+
+
+def reference_global_pool(y, mode):
+    # Through torch's adaptive pooling, so this public reference does not spell out the solution.
+    if mode == "avg":
+        return F.adaptive_avg_pool2d(y, 1).flatten(1)
+    if mode == "max":
+        return F.adaptive_max_pool2d(y, 1).flatten(1)
+    raise ValueError(f"ConvNet passed global_pool the mode {mode!r}; expected 'avg' or 'max'")
+
+
+def plain_mode(mode):
+    """A pooling mode as data: a str, int or None as it is, anything else as "<its type>"."""
+    return mode if type(mode) in (str, int, type(None)) else f"<{type_name(mode)}>"
+
+
+def convnet_with_reference_layers(cnn, kwargs=None, inputs=None):
+    """``cnn.ConvNet(**kwargs)`` built and (if ``inputs``) run on ``inputs`` with ``cnn.conv2d`` and
+    ``cnn.global_pool`` replaced by PyTorch's convolution and pooling, each call recorded: so ConvNet
+    is tested alone (conv2d and global_pool have their own tests).
+
+    Returns {"model": the model (a handle on the judge's side) or None if it is no nn.Module,
+    "model_type", "scores": the output (a tensor, else None), "scores_type", "conv2d": [{"x",
+    "weight", "bias", "output"}] and "global_pool": [{"input", "mode", "output"}], every tensor a
+    detached copy (None where the call passed something else)."""
+    calls = {"conv2d": [], "global_pool": []}
+    conv2d, global_pool = cnn.conv2d, cnn.global_pool   # their signatures name the arguments
+
+    def conv2d_spy(*args, **kw):
+        x, weight, bias = (argument(conv2d, args, kw, i) for i in range(3))
+        y = reference_conv2d(x, weight, bias)
+        calls["conv2d"].append({"x": plain_tensor(x), "weight": plain_tensor(weight), "bias": plain_tensor(bias),
+                                "output": plain_tensor(y)})
+        return y
+
+    def global_pool_spy(*args, **kw):
+        y, mode = (argument(global_pool, args, kw, i) for i in range(2))
+        pooled = reference_global_pool(y, mode)
+        calls["global_pool"].append({"input": plain_tensor(y), "mode": plain_mode(mode),
+                                     "output": plain_tensor(pooled)})
+        return pooled
+
+    cnn.conv2d, cnn.global_pool = conv2d_spy, global_pool_spy
+    try:
+        model = cnn.ConvNet(**(kwargs or {}))
+        scores = model(*inputs) if inputs is not None else None
+    finally:
+        cnn.conv2d, cnn.global_pool = conv2d, global_pool
+    return {"model": model if isinstance(model, nn.Module) else None, "model_type": type_name(model),
+            "scores": plain_tensor(scores), "scores_type": type_name(scores), **calls}
+
+
+def train_convnet_on_mnist(cnn, pooling, kernel_size, train_samples, batch_size=FULL["batch_size"], lr=FULL["lr"],
+                           seed=0, device=None):
+    """``train_convnet`` on the MNIST training set (loaded here, in the worker); returns the trained
+    weights and the per-batch losses as data: {"parameters": [[name, tensor], ...] in the model's
+    order, "loss": [...]}. The tests rebuild the network and measure its accuracy themselves."""
+    images, labels = load_mnist(train=True)
+    model, history = train_convnet(cnn, pooling, kernel_size, images, labels, train_samples=train_samples,
+                                   batch_size=batch_size, lr=lr, seed=seed,
+                                   device=torch.device(device) if device else None)
+    return {"parameters": [[name, p.detach().cpu().clone()] for name, p in model.named_parameters()],
+            "loss": [float(v) for v in history["loss"]]}
+
+
+def conv2d_on_transposed_input(cnn, x, weight, bias, grad_output, dims=(2, 3)):
+    """``cnn.conv2d`` on ``x.transpose(*dims)`` -- a non-contiguous input, which cannot cross the
+    boundary as such -- then backward from ``grad_output``. Returns {"contiguous": whether that input
+    was contiguous (False), "output" (detached if a tensor; None otherwise), "returned": as data,
+    "input_grads": the gradients for (the transposed x, weight, bias), None where none reached}."""
+    leaves = [x.transpose(*dims).detach().requires_grad_(), weight.detach().requires_grad_(),
+              bias.detach().requires_grad_() if isinstance(bias, torch.Tensor) else bias]
+    with torch.enable_grad():
+        y = cnn.conv2d(*leaves)
+        if isinstance(y, torch.Tensor) and y.requires_grad and y.shape == grad_output.shape:
+            y.backward(grad_output)
+    return {"contiguous": leaves[0].is_contiguous(), "output": plain_tensor(y), "returned": returned(y),
+            "input_grads": [t.grad if isinstance(t, torch.Tensor) else None for t in leaves]}
