@@ -21,7 +21,7 @@ JUDGE_ONLY_DATA = (
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
 # boundary); the grader runs their pytest outside the sandbox and only the worker inside it.
-REMOTE_PROBLEMS = frozenset({"contrastive", "cvae", "gan"})
+REMOTE_PROBLEMS = frozenset({"cnn", "contrastive", "cvae", "gan"})
 
 
 def __getattr__(name: str):

@@ -5,12 +5,13 @@ visible tests. Points: 4 (21 more in tests/test_cnn.py; 25 in all).
 """
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.cnn_experiment import evaluate, train_convnet
+from hw3.cnn_experiment import evaluate
+from hw3.cnn_judge import convnet_source_problems, rebuild, source_of
 from hw3.data import load_mnist
+from hw3.remote import RemoteHandle
 from hw3.testing import record_metric, training_seed
 
 TOLERANCE = dict(rtol=1e-10, atol=1e-10)
@@ -39,13 +40,14 @@ def check_tensor(name, got, expected, **tolerance):
         f"{name} differs from the expected values: largest difference {(got - expected).abs().max().item():.3g}")
 
 
-def reference_global_pool(y, mode):
-    # Through torch's adaptive pooling, so the shipped test does not spell out the solution.
-    if mode == "avg":
-        return F.adaptive_avg_pool2d(y, 1).flatten(1)
-    if mode == "max":
-        return F.adaptive_max_pool2d(y, 1).flatten(1)
-    raise ValueError(f"ConvNet passed global_pool the mode {mode!r}; expected 'avg' or 'max'")
+def check_result(what, result, expected, expected_grads):
+    """A conv2d forward-and-backward result from the worker against F.conv2d's output and gradients."""
+    output, grads = result.get("output"), list(result.get("input_grads") or [])
+    check_tensor(what, output, expected.detach())
+    assert any(g is not None for g in grads), f"{what} should be differentiable (it does not require grad)"
+    for name, grad, expected_grad in zip(("x", "weight", "bias"), grads + [None] * 3, expected_grads):
+        assert grad is not None, f"{what} does not depend on {name} (its gradient is None)"
+        check_tensor(f"the gradient of {what} with respect to {name}", grad, expected_grad)
 
 
 @weight(1.5)
@@ -63,13 +65,13 @@ def test_conv2d_values_and_gradients_edge_shapes(cnn):
         expected = F.conv2d(x, w, b)
         upstream = torch.randn_like(expected)
         expected_grads = torch.autograd.grad(expected, (x, w, b), upstream)
-        y = cnn.conv2d(x, w, b)
-        check_tensor(what, y.detach() if isinstance(y, torch.Tensor) else y, expected.detach())
-        assert y.requires_grad, f"{what} should be differentiable (it does not require grad)"
-        grads = torch.autograd.grad(y, (x, w, b), upstream, allow_unused=True)
-        for name, grad, expected_grad in zip(("x", "weight", "bias"), grads, expected_grads):
-            assert grad is not None, f"{what} does not depend on {name} (its gradient is None)"
-            check_tensor(f"the gradient of {what} with respect to {name}", grad, expected_grad)
+        if x.is_contiguous():  # forward and backward in the worker
+            result = cnn.conv2d.backward([x.detach(), w.detach(), b.detach()], upstream)
+        else:  # only contiguous tensors cross: the worker transposes x back, as it was here
+            result = cnn.provided("hw3.cnn_experiment.conv2d_on_transposed_input", x.detach().transpose(2, 3),
+                                  w.detach(), b.detach(), upstream, (2, 3))
+            assert result["contiguous"] is False, "the worker did not pass conv2d a non-contiguous input"
+        check_result(what, result, expected, expected_grads)
 
 
 @weight(0.5)
@@ -87,29 +89,36 @@ def test_global_pool_edge_shapes(cnn):
 @weight(0.5)
 @number("1.3.5")
 @visibility("after_due_date")
-def test_convnet_options_and_defaults(cnn, monkeypatch):
+def test_convnet_options_and_defaults(cnn):
     """ConvNet() is ConvNet("max", 5); in_channels and num_classes change the first and last layers.
-    (Run with PyTorch's convolution and pooling standing in for conv2d and global_pool.)"""
-    monkeypatch.setattr(cnn, "conv2d", lambda x, weight, bias=None: F.conv2d(x, weight, bias))
-    monkeypatch.setattr(cnn, "global_pool", reference_global_pool)
-    model = cnn.ConvNet()
+    (Run in the worker with PyTorch's convolution and pooling standing in for conv2d and global_pool,
+    which ConvNet's forward in your cnn.py must call.)"""
+    probe = "hw3.cnn_experiment.convnet_with_reference_layers"
+    record = cnn.provided(probe, {})
+    model = record["model"]
+    assert isinstance(model, RemoteHandle), f"ConvNet should be an nn.Module, got {record['model_type']}"
     assert getattr(model, "pooling", "max") == "max", "ConvNet()'s default pooling should be 'max'"
-    count = sum(p.numel() for p in model.parameters())
+    count = model.num_parameters()
     assert count == 52_746, f"ConvNet() should be ConvNet('max', 5) with 52,746 parameters, got {count:,}"
-    model = cnn.ConvNet(pooling="avg", kernel_size=5, in_channels=3, num_classes=7)
+    kwargs = dict(pooling="avg", kernel_size=5, in_channels=3, num_classes=7)
+    record = cnn.provided(probe, kwargs, [torch.rand(2, 3, 28, 28)])
+    model, scores = record["model"], record["scores"]
+    assert isinstance(model, RemoteHandle), f"ConvNet should be an nn.Module, got {record['model_type']}"
     expected = (3 * 32 * 25 + 32) + (32 * 64 * 25 + 64) + (64 * 7 + 7)
-    count = sum(p.numel() for p in model.parameters())
+    count = model.num_parameters()
     assert count == expected, (f"ConvNet('avg', 5, in_channels=3, num_classes=7) should have {expected:,} "
                                f"parameters, got {count:,}")
-    scores = model(torch.rand(2, 3, 28, 28))
     assert isinstance(scores, torch.Tensor) and tuple(scores.shape) == (2, 7), (
         f"ConvNet(in_channels=3, num_classes=7) on (2, 3, 28, 28) images should return (2, 7) logits, got "
-        f"{shape_str(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__}")
+        f"{shape_str(scores.shape) if isinstance(scores, torch.Tensor) else record['scores_type']}")
+    problems = convnet_source_problems(source_of("cnn"))
+    assert not problems, (f"ConvNet's forward must call this file's conv2d and global_pool (so that these options "
+                          f"are tested with the stand-ins), and the grader reads your cnn.py: {'; '.join(problems)}")
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    return load_mnist(train=True), load_mnist(train=False)
+def mnist_test():
+    return load_mnist(train=False)  # the worker loads the training set it trains on
 
 
 @weight(1.5)
@@ -117,7 +126,7 @@ def mnist():
 @visibility("after_due_date")
 @pytest.mark.training
 @pytest.mark.timeout(450)
-def test_convnet_k7_learns_mnist(cnn, mnist):
+def test_convnet_k7_learns_mnist(cnn, mnist_test):
     """ConvNet("max", 7) trained on 4,000 MNIST images (Adam, lr 2e-3, batches of 32, seed 1) by the
     provided loop reaches at least 85 % on the first 2,000 test images.
 
@@ -129,13 +138,16 @@ def test_convnet_k7_learns_mnist(cnn, mnist):
     Time: like test 1.4.1, about 15-20 s on 2 idle cores; timeout 450 s.
     """
     threshold = 85.0
-    (train_images, train_labels), (test_images, test_labels) = mnist
-    model, history = train_convnet(cnn, "max", 7, train_images, train_labels, train_samples=4000, batch_size=32,
-                                   lr=2e-3, seed=training_seed(1))
+    test_images, test_labels = mnist_test
+    # Trained in the worker; the accuracy is the handout's network holding the trained weights, measured here.
+    trained = cnn.provided("hw3.cnn_experiment.train_convnet_on_mnist", "max", 7, train_samples=4000, batch_size=32,
+                           lr=2e-3, seed=training_seed(1))
+    model = rebuild(trained["parameters"], "max", 7)
     accuracy = evaluate(model, test_images[:2000], test_labels[:2000])
+    loss = list(trained["loss"]) or [float("nan")]
     record_metric("test accuracy %", accuracy, threshold=threshold)
     assert accuracy >= threshold, (
         f"ConvNet('max', 7) trained on 4,000 images reached {accuracy:.2f} % test accuracy; expected at least "
-        f"{threshold} % (the reference solution: about 90 %). Training loss went from {history['loss'][0]:.3f} "
-        f"to {sum(history['loss'][-10:]) / 10:.3f} (mean of the last 10 batches). Check conv2d's gradients, "
+        f"{threshold} % (the reference solution: about 90 %). Training loss went from {loss[0]:.3f} "
+        f"to {sum(loss[-10:]) / len(loss[-10:]):.3f} (mean of the last 10 batches). Check conv2d's gradients, "
         f"ReLU, the max-pool and the initialisation of the weights.")
