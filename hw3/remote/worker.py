@@ -197,9 +197,50 @@ def structure(model: torch.nn.Module) -> list:
     """Each submodule (the root first, named ""): name, class, the class's module, its own
     parameters' shapes and, for torch.nn layers, their hyperparameters."""
     return [{"name": name, "class": type(sub).__name__, "module": type(sub).__module__,
-             "parameters": {n: list(p.shape) for n, p in sub.named_parameters(recurse=False)},
+             "parameters": {n: list(p.shape) for n, p in dict.items(sub.__dict__.get("_parameters", {}))
+                            if isinstance(p, torch.Tensor)},
              "hyperparameters": hyperparameters(sub)}
-            for name, sub in model.named_modules()]
+            for name, sub in held_modules(model)]
+
+
+# What a model holds, read from torch.nn.Module's own registries (never a student class's overrides of
+# named_parameters, named_modules or state_dict, which may say anything).
+
+def held_modules(model: torch.nn.Module, prefix: str = "", seen=None) -> list:
+    """[(qualified name, module)], the root first (named ""), each module once, as named_modules."""
+    seen = set() if seen is None else seen
+    if id(model) in seen:
+        return []
+    seen.add(id(model))
+    found = [(prefix, model)]
+    for name, child in dict.items(model.__dict__.get("_modules", {})):
+        if isinstance(child, torch.nn.Module):
+            found += held_modules(child, f"{prefix}.{name}" if prefix else name, seen)
+    return found
+
+
+def held_parameters(model: torch.nn.Module) -> list:
+    """[(qualified name, parameter)], each parameter once, as named_parameters."""
+    found, seen = [], set()
+    for prefix, module in held_modules(model):
+        for name, parameter in dict.items(module.__dict__.get("_parameters", {})):
+            if isinstance(parameter, torch.Tensor) and id(parameter) not in seen:
+                seen.add(id(parameter))
+                found.append((f"{prefix}.{name}" if prefix else name, parameter))
+    return found
+
+
+def held_state(model: torch.nn.Module) -> dict:
+    """{name: tensor} of the parameters and persistent buffers, as state_dict (detached)."""
+    state = {}
+    for prefix, module in held_modules(model):
+        skipped = module.__dict__.get("_non_persistent_buffers_set", set())
+        tensors = [*dict.items(module.__dict__.get("_parameters", {})),
+                   *((n, b) for n, b in dict.items(module.__dict__.get("_buffers", {})) if n not in skipped)]
+        for name, tensor in tensors:
+            if isinstance(tensor, torch.Tensor):
+                state[f"{prefix}.{name}" if prefix else name] = tensor.detach()
+    return state
 
 
 def flat_tensors(value) -> list:
@@ -320,7 +361,7 @@ class Worker:
         return self.handle_for(run_student(self.callable_of(request), *args, **kwargs))
 
     def op_state_dict(self, request):
-        state = run_student(self.module_of(request).state_dict)
+        state = run_student(held_state, self.module_of(request))
         return self.checked({key: value for key, value in state.items()})
 
     def op_load_state_dict(self, request):
@@ -329,10 +370,10 @@ class Worker:
         return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
 
     def op_named_parameters(self, request):
-        return self.checked([(name, p) for name, p in run_student(self.module_of(request).named_parameters)])
+        return self.checked(run_student(held_parameters, self.module_of(request)))
 
     def op_parameter_shapes(self, request):
-        return [(name, list(p.shape)) for name, p in run_student(self.module_of(request).named_parameters)]
+        return [(name, list(p.shape)) for name, p in run_student(held_parameters, self.module_of(request))]
 
     def op_structure(self, request):
         return self.checked(run_student(structure, self.module_of(request)))
@@ -344,7 +385,7 @@ class Worker:
         args, kwargs = self.arguments(request)
         inputs = gradient_inputs(args)
         obj = self.target(request)
-        parameters = list(obj.named_parameters()) if isinstance(obj, torch.nn.Module) else []
+        parameters = held_parameters(obj) if isinstance(obj, torch.nn.Module) else []
         saved = [p.grad for _, p in parameters]
         for _, p in parameters:
             p.grad = None

@@ -516,3 +516,22 @@ def test_a_device_probe_reports_values_and_gradients(tmp_path):
     doubled, ones = devicecheck.judged(report, "scale(x)", "hint")
     assert torch.equal(doubled, 2 * torch.ones(3)) and torch.equal(ones, torch.ones(3))
     assert torch.equal(devicecheck.judged_tensor(report["grads"][0], "the gradient", "hint"), 2 * torch.ones(3))
+
+
+def test_a_model_cannot_hide_or_invent_parameters_by_overriding_methods(tmp_path):
+    source = ("import torch.nn as nn\n"
+              "class Liar(nn.Linear):\n"
+              "    def named_parameters(self, *a, **k):\n"
+              "        return iter([])\n"
+              "    def state_dict(self, *a, **k):\n"
+              "        return {}\n"
+              "    def named_modules(self, *a, **k):\n"
+              "        return iter([])\n"
+              "def model():\n"
+              "    return Liar(3, 2)\n")
+    (tmp_path / "gan.py").write_text(source)
+    with RemoteModule("gan", tmp_path, threads=1) as gan:
+        liar = gan.construct("model")
+        assert liar.parameter_shapes() == [("weight", [2, 3]), ("bias", [2])]
+        assert set(liar.state_dict()) == {"weight", "bias"} and liar.num_parameters() == 8
+        assert [m["name"] for m in liar.structure()] == [""]
