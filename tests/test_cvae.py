@@ -25,8 +25,9 @@ from hw3.testing import record_metric, training_seed
 # test digits (negative ELBO, one latent sample each) and on 100 samples z ~ N(0, I) per label
 # (the judge's accuracy). The student's worker trains and returns the trained weights; this process
 # loads them into the architecture of handout section 3.4 (hw3.cvae_experiment.PrescribedCVAE, its
-# own code) and measures that with its own test set, noise and labels. A 2-d code makes the decoder take the digit's identity from the label
-# within a few hundred steps; with the default 20 dimensions that takes several epochs.
+# own code) and measures that with its own test set, noise and labels. A 2-d code makes the decoder
+# take the digit's identity from the label within a few hundred steps; with the default 20
+# dimensions that takes several epochs.
 #
 # The reference solution, over eight seeds: negative ELBO 135.0-135.5 nats (threshold 140); the
 # judge's accuracy 0.96-0.99 over all labels (threshold 0.90) and 0.71-0.90 for the worst label
