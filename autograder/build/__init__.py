@@ -6,7 +6,8 @@ for each submission):
     setup.sh, run_autograder        templates/ beside this file
     requirements.txt, pyproject.toml
     hw3/                            the provided package, judge weights included
-    autograder/__init__.py, autograder/grade/   the grader (nothing else of autograder/)
+    autograder/__init__.py, autograder/grade/   the grader, and autograder/judge/ (the judge-side
+                                                architectures of the training tests)
     tests/                          graded tests, tests/hidden/ and test data (not tests/project/)
     datasets/*.sha256, datasets/MNIST/raw/*.gz  (setup.sh verifies and extracts them)
     datasets/lfw/...                LFW (the extra credit), every file checked against lfw.sha256
@@ -126,6 +127,7 @@ def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = No
     }
     chosen.update(tree(root, "hw3"))
     chosen.update(tree(root, "autograder/grade"))
+    chosen.update(tree(root, "autograder/judge"))
     for rel, path in tree(tests_dir.parent, tests_dir.name, exclude=(f"{tests_dir.name}/project/",)).items():
         chosen["tests/" + rel.split("/", 1)[1]] = path
     chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw))
@@ -216,7 +218,7 @@ def run(args) -> int:
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    dirty = uncommitted(["hw3", "tests", "autograder/grade", "autograder/build", "requirements.txt", "pyproject.toml"])
+    dirty = uncommitted(["hw3", "tests", "autograder/grade", "autograder/judge", "autograder/build", "requirements.txt", "pyproject.toml"])
     if dirty:
         print(f"warning: built from uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
               file=sys.stderr)

@@ -82,20 +82,31 @@ def data_root() -> Path:
     return Path(os.environ.get("HW3_DATA") or SOURCE_ROOT / "datasets").resolve()
 
 
+RUNTIME_PACKAGES = ("grade", "judge")   # of autograder/: the judge's (a worker sees only hw3/)
+
+
 def make_runtime(folder: Path) -> Path:
-    """A copy of the provided code a test process imports (hw3/, autograder/grade/): the only source
-    on its PYTHONPATH, so the staff files beside them (solution/, the validate catalogue) are not."""
+    """A copy of the provided code a test process imports (hw3/, autograder/grade/, autograder/judge/):
+    the only source on its PYTHONPATH, so the staff files beside them (solution/, the validate
+    catalogue) are not. A student's worker is shown ``worker_runtime(folder)`` only."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(SOURCE_ROOT / "hw3", folder / "hw3", ignore=ignore)
     (folder / "autograder").mkdir()
     shutil.copy2(SOURCE_ROOT / "autograder" / "__init__.py", folder / "autograder" / "__init__.py")
-    shutil.copytree(SOURCE_ROOT / "autograder" / "grade", folder / "autograder" / "grade", ignore=ignore)
+    for package in RUNTIME_PACKAGES:
+        if (SOURCE_ROOT / "autograder" / package).is_dir():
+            shutil.copytree(SOURCE_ROOT / "autograder" / package, folder / "autograder" / package, ignore=ignore)
     (folder / "datasets").mkdir()
     for manifest in (SOURCE_ROOT / "datasets").glob("*.sha256"):   # hw3.datasets reads the checksums here
         shutil.copy2(manifest, folder / "datasets" / manifest.name)
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return folder
+
+
+def worker_runtime(runtime: Path) -> list:
+    """What a student's worker sees of the runtime: hw3/ and the datasets' checksums, never autograder/."""
+    return [runtime / "hw3", runtime / "datasets"]
 
 
 def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None) -> dict:
@@ -322,7 +333,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
             if remote:  # the tests run here, outside; only the student's worker runs in the sandbox
                 worker_scratch.mkdir(mode=0o700)
-                worker = sandbox.Sandbox(isolation, read_only=[impl_dir.parent, runtime, data_root()],
+                worker = sandbox.Sandbox(isolation, read_only=[impl_dir.parent, *worker_runtime(runtime), data_root()],
                                          uid=lease.uid if lease else None, scratch=worker_scratch,
                                          scratch_dirs=SCRATCH_DIRS,
                                          masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA))

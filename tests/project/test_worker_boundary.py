@@ -147,7 +147,8 @@ def value():
     fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
     raw = os.path.join(os.environ["HW3_DATA"], "MNIST", "raw")
     sizes = {name: os.path.getsize(os.path.join(raw, name)) for name in ("t10k-labels-idx1-ubyte", "train-labels-idx1-ubyte")}
-    return repr((seen, fds, sorted(k for k in os.environ if "CHANNEL" in k or "PREFIX" in k), sizes))
+    runtime = sorted(os.listdir(os.environ["PYTHONPATH"]))
+    return repr((seen, fds, sorted(k for k in os.environ if "CHANNEL" in k or "PREFIX" in k), sizes, runtime))
 '''
 
 
@@ -162,6 +163,8 @@ def test_the_worker_sees_no_tests_no_channel_and_no_judge(tmp_path, remote_suite
     assert "HW3_WORKER_PREFIX" not in seen
     # the evaluation set reads as empty in the worker (hw3.remote.JUDGE_ONLY_DATA); the training set does not
     assert "'t10k-labels-idx1-ubyte': 0, 'train-labels-idx1-ubyte': 60008" in seen
+    # of the runtime copy, only the provided package (and its checksums): no grader, no judge code
+    assert "['datasets', 'hw3'])" in seen
 
 
 # --- found by the red team (each once earned points or leaked under the grader) ---------------------
