@@ -253,6 +253,9 @@ class RemoteModule:
             response = codec.decode(process.receive(deadline), f"the response to {label}")
         except (OSError, TimeoutError, RemoteError) as error:
             raise self._lost(label, error) from None
+        except BaseException:  # interrupted (pytest-timeout, Ctrl-C): its late reply must not answer the next
+            self.close()
+            raise
         return self._parsed(response, label)
 
     def _started(self) -> _Process:
@@ -269,6 +272,9 @@ class RemoteModule:
             response = codec.decode(process.receive(time.monotonic() + START_TIMEOUT), f"the response to {label}")
         except (OSError, TimeoutError, RemoteError) as error:
             raise self._lost(label, error, START_TIMEOUT) from None
+        except BaseException:  # interrupted: a half-started worker is not kept
+            self.close()
+            raise
         try:
             self._parsed(response, label, rng=False)
         except StudentError:

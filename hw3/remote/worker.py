@@ -394,8 +394,8 @@ class Worker:
                 output = run_student(function, *inputs, **kwargs)
                 pairs = [(o, g) for o, g in zip(flat_tensors(output), flat_tensors(request.get("grad_output")))
                          if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
-                if pairs:
-                    run_student(torch.autograd.backward, [o for o, _ in pairs], [g for _, g in pairs])
+                if pairs:  # sum(o * g) has gradient g at o; without grad_tensors torch skips importing sympy (1.3 s)
+                    run_student(torch.autograd.backward, sum((o * g).sum() for o, g in pairs))
             return self.checked({
                 "output": output,
                 "input_grads": [x.grad if type(x) is torch.Tensor else None for x in inputs],

@@ -535,3 +535,27 @@ def test_a_model_cannot_hide_or_invent_parameters_by_overriding_methods(tmp_path
         assert liar.parameter_shapes() == [("weight", [2, 3]), ("bias", [2])]
         assert set(liar.state_dict()) == {"weight", "bias"} and liar.num_parameters() == 8
         assert [m["name"] for m in liar.structure()] == [""]
+
+
+def test_an_interrupted_request_never_answers_the_next_one(tmp_path):
+    """pytest-timeout (SIGALRM) or Ctrl-C interrupts a request: the worker is dropped, not kept with
+    a late reply that the next request would read as its own."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    with RemoteModule("gan", student_folder(tmp_path), threads=1) as remote:
+        assert remote.environment("HOME") is not None
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.alarm(1)
+            with pytest.raises(Interrupted):
+                remote.hang()
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        assert remote.NOISE_DIM == 96 and remote.square_sum(torch.ones(2)).item() == 2.0
