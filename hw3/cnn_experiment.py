@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -317,7 +318,7 @@ def torch_convolutions_disabled():
                     saved.append((owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type)
                                   else getattr(owner, name)))
                     setattr(owner, name, forbidden(f"{getattr(owner, '__name__', owner)}.{name}"))
-        with OperatorWatch(forbid_convolutions=True) as watch:
+        with convolution_kernels_refused(forbidden), OperatorWatch(forbid_convolutions=True) as watch:
             watch.refused = refused
             yield watch
     finally:
@@ -329,6 +330,29 @@ def torch_convolutions_disabled():
 
 
 _MISSING = object()
+# PyTorch's CPU convolution kernels, however they are reached: a function or operator held from before
+# the block, another thread (the OperatorWatch sees only its own), torch.nn.grad, torch.ops.aten.
+CONVOLUTION_KERNELS = ("convolution", "_convolution", "convolution_overrideable", "convolution_backward",
+                       "mkldnn_convolution", "_slow_conv2d_forward", "thnn_conv2d", "slow_conv_dilated2d",
+                       "_nnpack_spatial_convolution")
+
+
+@contextmanager
+def convolution_kernels_refused(forbidden):
+    """Within the block, PyTorch's CPU convolution kernels raise ``forbidden(label)``'s error, in every
+    thread of this process (kernels registered over aten's, removed after)."""
+    library = torch.library.Library("aten", "IMPL")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "overriding a previously registered kernel": that is the point
+            for name in CONVOLUTION_KERNELS:
+                try:
+                    library.impl(name, forbidden(f"PyTorch's convolution kernel aten::{name}"), "CPU")
+                except RuntimeError:  # an operator this torch does not have
+                    pass
+        yield
+    finally:
+        library._destroy()
 
 
 @contextmanager
@@ -477,13 +501,32 @@ def train_convnet_on_mnist(cnn, pooling, kernel_size, train_samples, batch_size=
                            seed=0, device=None):
     """``train_convnet`` on the MNIST training set (loaded here, in the worker); returns the trained
     weights and the per-batch losses as data: {"parameters": [[name, tensor], ...] in the model's
-    order, "loss": [...]}. The tests rebuild the network and measure its accuracy themselves."""
+    order, "loss": [...], "model": the trained model (a handle on the judge's side)}. The tests
+    measure the accuracy themselves (``measured_accuracy``)."""
     images, labels = load_mnist(train=True)
     model, history = train_convnet(cnn, pooling, kernel_size, images, labels, train_samples=train_samples,
                                    batch_size=batch_size, lr=lr, seed=seed,
                                    device=torch.device(device) if device else None)
     return {"parameters": [[name, p.detach().cpu().clone()] for name, p in model.named_parameters()],
-            "loss": [float(v) for v in history["loss"]]}
+            "loss": [float(v) for v in history["loss"]], "model": model}
+
+
+def measured_accuracy(cnn, trained, pooling, kernel_size, images, labels, device=None) -> float:
+    """Test accuracy in % on ``images``, ``labels`` (which only the judge holds) of the ConvNet
+    trained in the worker (``trained``: what ``train_convnet_on_mnist`` returned there).
+
+    The grader scores the prescribed network holding the student's weights: the judge's own
+    ConvNet (hw3.testing.judge_code("cnn")), loaded with the trained tensors. Without the judge's
+    code (a student's machine) the student's own trained model scores the same images in the
+    worker (hw3.testing.WorkerModel), which gives the same accuracy for a ConvNet built as the
+    handout prescribes."""
+    from hw3 import testing
+    judge = testing.judge_code("cnn")
+    if judge is not None:
+        device = device or default_device()
+        return evaluate(judge.rebuild(trained["parameters"], pooling, kernel_size, device=device), images, labels,
+                        device=device)
+    return evaluate(testing.WorkerModel(cnn, trained["model"]), images, labels, device=torch.device("cpu"))
 
 
 def conv2d_on_transposed_input(cnn, x, weight, bias, grad_output, dims=(2, 3)):
