@@ -101,6 +101,8 @@ def make_runtime(folder: Path) -> Path:
         shutil.copy2(manifest, folder / "datasets" / manifest.name)
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
+    for path in [folder / "autograder", *(folder / "autograder").rglob("*")]:  # the judge's, not a worker's
+        path.chmod(0o700 if path.is_dir() else 0o600)
     return folder
 
 

@@ -40,7 +40,9 @@ if [ -z "${HW3_AUTOGRADER_SKIP_INSTALL:-}" ]; then
   grep -vE '^(torch|torchvision)==' requirements.txt > "$ROOT/requirements-rest.txt"
   "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-rest.txt" \
     --extra-index-url "$TORCH_INDEX" || fail "could not install the other pinned requirements"
-  chmod -R a+rX "$ROOT/venv" "$ROOT/source"  # the sandboxed test processes run as unprivileged uids
+  chmod -R a+rX "$ROOT/venv" "$ROOT/source"  # the sandboxed student workers run as unprivileged uids
+  # ... and never need the tests or the judge's code: unreadable to them even without namespaces (uid mode)
+  chmod -R go-rwx "$ROOT/source/tests" "$ROOT/source/autograder"
 else
   PY=${HW3_AUTOGRADER_PYTHON:-python3}
 fi
