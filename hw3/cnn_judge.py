@@ -11,17 +11,14 @@ as text and from the plain data the worker sends back. Nothing here imports or r
   file are clean. Code that reaches PyTorch's convolutions or patches the libraries only through
   indirection a parser cannot follow (``getattr`` on a computed name, ``exec``, frames,
   ``torch.library``, another module) is refused as such: the message says what to remove.
-* ``rebuild``: the network the handout prescribes, written here with ``F.conv2d`` and PyTorch's
-  pooling, loaded with the tensors the worker trained (matched to the layers in order by shape; a
-  mismatch names the layer). The training tests measure its accuracy on the test set they load.
+
+The training tests' network (the one the handout prescribes, holding the tensors the worker
+trained) is the judge's code, not the provided package's: autograder/judge/cnn.py, reached through
+``hw3.cnn_experiment.trained_accuracy``.
 """
 import ast
 import builtins
 import re
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from hw3 import impl
 
@@ -39,7 +36,9 @@ CONV2D_MODULES = frozenset({"torch", "math", "numpy", "itertools", "functools", 
 # Modules whose import lets code reach into the process (frames, objects, other modules, the grader).
 DENIED_IMPORTS = frozenset({
     "importlib", "ctypes", "builtins", "gc", "inspect", "types", "marshal", "pickle", "dill", "cloudpickle",
-    "code", "codeop", "runpy", "unittest", "hw3", "autograder", "pytest", "_pytest", "gradescope_utils"})
+    "code", "codeop", "runpy", "unittest", "hw3", "autograder", "pytest", "_pytest", "gradescope_utils",
+    # other threads and processes, where the worker's runtime guard does not look
+    "threading", "_thread", "concurrent", "multiprocessing", "asyncio", "subprocess"})
 # Parts of torch that change what its operations do (custom kernels, function and dispatch modes).
 DENIED_TORCH = frozenset({"library", "overrides", "TorchFunctionMode", "TorchDispatchMode"})
 SYS_DENIED = frozenset({"modules", "settrace", "setprofile", "_getframe", "meta_path", "path_hooks",
@@ -461,69 +460,3 @@ def weight_access(node: ast.Attribute) -> bool:
     while isinstance(parent, ast.Subscript) and parent.value is node:
         node, parent = parent, getattr(parent, "parent", None)
     return isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in ("weight", "bias")
-
-
-# --- the prescribed network, rebuilt with PyTorch's layers -----------------------------------------
-
-def prescribed_layers(kernel_size: int, in_channels: int = 1, num_classes: int = 10) -> list:
-    """(layer, shape) of every tensor of the handout's ConvNet, in its order."""
-    k = kernel_size
-    return [(f"the first convolution's weights (conv2d {in_channels} -> 32, {k}x{k})", (32, in_channels, k, k)),
-            ("the first convolution's bias", (32,)),
-            (f"the second convolution's weights (conv2d 32 -> 64, {k}x{k})", (64, 32, k, k)),
-            ("the second convolution's bias", (64,)),
-            (f"the final Linear(64, {num_classes})'s weights", (num_classes, 64)),
-            (f"the final Linear(64, {num_classes})'s bias", (num_classes,))]
-
-
-class PrescribedConvNet(nn.Module):
-    """conv2d - ReLU - 2x2 max-pool - conv2d - ReLU - global pooling - Linear, with F.conv2d,
-    F.max_pool2d and PyTorch's adaptive pooling: the handout's ConvNet, the judge's code."""
-
-    def __init__(self, tensors, pooling: str):
-        super().__init__()
-        if pooling not in ("avg", "max"):
-            raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-        self.pooling = pooling
-        for index, tensor in enumerate(tensors):
-            self.register_buffer(f"t{index}", tensor)
-
-    def forward(self, x):
-        w1, b1, w2, b2, w3, b3 = (getattr(self, f"t{i}") for i in range(6))
-        y = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), kernel_size=2, stride=2)
-        y = F.relu(F.conv2d(y, w2, b2))
-        pool = F.adaptive_max_pool2d if self.pooling == "max" else F.adaptive_avg_pool2d
-        return F.linear(pool(y, 1).flatten(1), w3, b3)
-
-
-def rebuild(parameters, pooling: str, kernel_size: int, in_channels: int = 1, num_classes: int = 10,
-            device=None) -> PrescribedConvNet:
-    """The prescribed ConvNet holding the student's trained tensors ``parameters`` ([[name, tensor],
-    ...], in their model's order), each given to the first layer still empty that has its shape.
-    Raises AssertionError naming each layer left without a tensor and each tensor left over."""
-    assert type(parameters) in (list, tuple) and all(
-        type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is str and type(p[1]) is torch.Tensor
-        for p in parameters), "the worker sent no list of (name, tensor) pairs for the trained weights"
-    layers = prescribed_layers(kernel_size, in_channels, num_classes)
-    slots = [None] * len(layers)
-    extra = []
-    for name, tensor in parameters:
-        for index, (_, shape) in enumerate(layers):
-            if slots[index] is None and tuple(tensor.shape) == shape:
-                slots[index] = (name, tensor)
-                break
-        else:
-            extra.append(f"{name} {tuple(tensor.shape)}")
-    problems = [f"{layer}: no trained tensor of shape {shape}" for (layer, shape), slot in zip(layers, slots)
-                if slot is None]
-    problems += [f"{layer}: {slot[0]} is {slot[1].dtype}, not floating point" for (layer, _), slot
-                 in zip(layers, slots) if slot is not None and not slot[1].is_floating_point()]
-    if extra:
-        problems.append(f"the prescribed network has no layer for {', '.join(extra)}")
-    found = ", ".join(f"{name} {tuple(t.shape)}" for name, t in parameters) or "none"
-    assert not problems, (
-        f"the trained ConvNet('{pooling}', {kernel_size}) does not have the handout's layers: {'; '.join(problems)} "
-        f"(its parameters: {found}). It should hold conv {kernel_size}x{kernel_size} {in_channels}->32 and "
-        f"32->64 weights, each with a bias, and a Linear(64, {num_classes}) with its bias.")
-    model = PrescribedConvNet([slot[1].detach().float().clone() for slot in slots], pooling)
-    return model.to(device) if device is not None else model

@@ -1,4 +1,5 @@
-"""Two small hooks for the training (convergence) tests: their seed, and the metric they check.
+"""Small hooks for the training (convergence) tests: their seed, the metric they check, and where
+their measurements come from (``judge_code``, ``WorkerModel``).
 
 A training test uses them like this (nothing else changes)::
 
@@ -16,6 +17,7 @@ process) ``training_seed(default)`` is ``default``, and without ``$HW3_TEST_METR
 ``record_metric`` does nothing. The course staff's flakiness runs set both to rerun every training
 test over many seeds and to report each test's pass rate and margin (measured value vs threshold).
 """
+import importlib
 import json
 import os
 
@@ -71,3 +73,54 @@ def record_metric(name: str, value, threshold, higher_is_better: bool = True) ->
     }
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def judge_code(problem: str):
+    """The judge's own code for ``problem``'s training tests (the module ``autograder.judge.<problem>``:
+    the prescribed network and the loading of trained weights into it), or None where there is no
+    autograder package (a student's checkout: the tests then measure the student's own trained model
+    in the worker, through ``WorkerModel``). The grader has it: it scores the prescribed network
+    holding the student's weights. An autograder package without that module is an error, not None."""
+    try:
+        return importlib.import_module(f"autograder.judge.{problem}")
+    except ModuleNotFoundError as error:
+        if error.name == "autograder":
+            return None
+        raise
+
+
+class WorkerModel:
+    """A trained model that lives in the worker (``handle``, a RemoteHandle of ``module``, the
+    RemoteModule), usable where the provided measurement code expects a local model: calling it or
+    one of its methods (``encode``) runs that in the worker in evaluation mode without gradients
+    (hw3.remote.probes.evaluated), on the inputs sent from here, and returns the outputs here.
+    Attributes given as keywords (``latent_dim=2``) are answered here; eval() and train() do nothing
+    (the probe switches the model to evaluation mode for each call)."""
+
+    training = False
+
+    def __init__(self, module, handle, **attributes):
+        self._module, self._handle = module, handle
+        self.__dict__.update(attributes)
+
+    def _run(self, method: str, *args):
+        return self._module.provided("hw3.remote.probes.evaluated", self._handle, method, *args)
+
+    def __call__(self, *args):
+        return self._run("__call__", *args)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self._run(name, *args)
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
+
+    def parameters(self):
+        """One CPU tensor: the measurement code sends its inputs from the CPU (the worker moves them)."""
+        import torch
+        return iter([torch.zeros(())])

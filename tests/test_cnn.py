@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.cnn_experiment import FULL, evaluate
-from hw3.cnn_judge import conv2d_source_problems, convnet_source_problems, rebuild, source_of
+from hw3.cnn_experiment import FULL, measured_accuracy
+from hw3.cnn_judge import conv2d_source_problems, convnet_source_problems, source_of
 from hw3.data import load_mnist
 from hw3.devicecheck import OFF_CPU, judged, judged_tensor
 from hw3.remote import RemoteHandle, StudentError
@@ -427,9 +427,9 @@ def trained_accuracy(cnn, test_set, pooling, kernel_size, seed, test_samples=Non
     accuracy of the handout's network holding the trained weights. Returns (accuracy %, losses)."""
     trained = cnn.provided("hw3.cnn_experiment.train_convnet_on_mnist", pooling, kernel_size, seed=seed,
                            device=None if device is None else str(device), **budget)
-    model = rebuild(trained["parameters"], pooling, kernel_size, device=device)
     images, labels = test_set if test_samples is None else (t[:test_samples] for t in test_set)
-    return evaluate(model, images, labels, device=device), list(trained["loss"]) or [float("nan")]
+    accuracy = measured_accuracy(cnn, trained, pooling, kernel_size, images, labels, device=device)
+    return accuracy, list(trained["loss"]) or [float("nan")]
 
 
 @weight(3)
@@ -442,6 +442,7 @@ def test_convnet_learns_mnist(cnn, mnist_test):
     provided loop reaches at least 80 % on the first 2,000 test images (measured on the handout's
     network holding the trained weights).
 
+    The grader scores the prescribed network holding the student's weights (locally: your own trained model).
     The reference solution reaches 84.9-91.8 % over eight seeds; untrained, about 10 %. Training
     takes about 15-20 s on 2 idle cores (minutes on a busy machine); timeout 450 s.
     """

@@ -128,3 +128,25 @@ def optimizer_report(module, optimizer, model=None):
     return {"class": cls.__name__, "module": cls.__module__,
             "bases": [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__],
             "param_groups": groups, "model_parameters": len(positions)}
+
+
+def evaluated(module, model, method, *args):
+    """``model.<method>(*args)`` (``model(*args)`` for "__call__") with ``model`` in evaluation mode,
+    without gradients, each tensor argument moved to the model's device first; the model's mode is
+    restored after. Returns the output's tensors on the CPU (a tuple or list as a list). For the
+    training tests where the judge's own copy of the architecture is absent (a student's machine)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected a trained model, got {type(model).__name__}")
+    if type(method) is not str or (method.startswith("_") and method != "__call__"):
+        raise ValueError(f"not a public method: {method!r}")
+    device = next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device("cpu"))
+    inputs = [a.to(device) if isinstance(a, torch.Tensor) else a for a in args]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model(*inputs) if method == "__call__" else getattr(model, method)(*inputs)
+    finally:
+        model.train(was_training)
+    cpu = (lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+    return [cpu(v) for v in output] if isinstance(output, (tuple, list)) else cpu(output)
