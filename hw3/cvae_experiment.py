@@ -262,9 +262,9 @@ def run(args):
 # --- the training tests across the worker boundary (tests 3.9.1 and 3.9.2) ---------------------
 #
 # The worker (beside the student's cvae.py) trains with the loop above and returns the trained
-# weights as plain tensors; the judge rebuilds the architecture that handout section 3.4 prescribes
-# with the code below (never the student's), loads those weights into it and measures it with its
-# own test set, noise and labels.
+# weights as plain tensors; the grader loads those weights into its own copy of the architecture
+# that handout section 3.4 prescribes (never the student's code) and measures it with its own test
+# set, noise and labels (``measure_trained``).
 
 def train_for_judge(cvae, iterations, batch_size=128, lr=LEARNING_RATE, latent_dim=LATENT_DIM, seed=0,
                     threads=1):
@@ -286,118 +286,42 @@ def train_for_judge(cvae, iterations, batch_size=128, lr=LEARNING_RATE, latent_d
     return dict(state=state, model=model, losses=[float(v) for v in result["losses"]], seconds=result["seconds"])
 
 
-class WeightMismatch(AssertionError):
-    """A trained state_dict that does not fit the prescribed architecture (the message names the layer)."""
+def measure_trained(cvae, run, seed=0, judge_per_label=JUDGE_PER_LABEL, latent_dim=LATENT_DIM, test_data=None):
+    """Judge side of the training tests: the measurements (``judge_evaluation``) of the CVAE the
+    worker trained (``run``: what ``train_for_judge`` returned there), or {"mismatch": the message}
+    when its weights do not fit the architecture of handout section 3.4.
 
-
-class PrescribedCVAE(torch.nn.Module):
-    """The CVAE of handout section 3.4, the judge's own code (it scores the student's trained weights):
-
-        encoder  [x, one_hot(y)] -> Linear(D + C, H) -> ReLU -> h;  mu = Linear(H, J)(h), logvar = Linear(H, J)(h)
-        decoder  [z, one_hot(y)] -> Linear(J + C, H) -> ReLU -> Linear(H, D) -> Sigmoid
-    """
-
-    LAYERS = (  # (attribute, what the handout calls it, (in, out) as functions of D, C, H, J)
-        ("encoder_hidden", "the encoder's hidden layer Linear(D + C, H)", lambda d, c, h, j: (d + c, h)),
-        ("encoder_mu", "the encoder's mu layer Linear(H, J)", lambda d, c, h, j: (h, j)),
-        ("encoder_logvar", "the encoder's logvar layer Linear(H, J)", lambda d, c, h, j: (h, j)),
-        ("decoder_hidden", "the decoder's hidden layer Linear(J + C, H)", lambda d, c, h, j: (j + c, h)),
-        ("decoder_out", "the decoder's output layer Linear(H, D)", lambda d, c, h, j: (h, d)),
-    )
-
-    def __init__(self, input_dim=784, num_classes=10, hidden_dim=400, latent_dim=LATENT_DIM):
-        super().__init__()
-        self.input_dim, self.num_classes = input_dim, num_classes
-        self.hidden_dim, self.latent_dim = hidden_dim, latent_dim
-        for attribute, _, sizes in self.LAYERS:  # uninitialised (no draw from the RNG): load_prescribed fills them
-            setattr(self, attribute, torch.nn.Linear(*sizes(input_dim, num_classes, hidden_dim, latent_dim),
-                                                     device="meta"))
-        self.to_empty(device="cpu")
-
-    def labels(self, y, like):
-        return F.one_hot(y.long(), self.num_classes).to(like)
-
-    def encode(self, x, y):
-        x = x.reshape(len(x), -1)
-        h = F.relu(self.encoder_hidden(torch.cat([x, self.labels(y, x)], dim=1)))
-        return self.encoder_mu(h), self.encoder_logvar(h)
-
-    def decode(self, z, y):
-        h = F.relu(self.decoder_hidden(torch.cat([z, self.labels(y, z)], dim=1)))
-        return torch.sigmoid(self.decoder_out(h))
-
-
-def _layers_of(state):
-    """The student's state_dict as layers, in its order: [(prefix, {"weight": t, "bias": t} or other)]."""
-    layers = {}
-    for name, tensor in state.items():
-        prefix, _, leaf = name.rpartition(".")
-        layers.setdefault(prefix, {})[leaf] = tensor
-    return list(layers.items())
-
-
-def _shape(tensor):
-    return tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
-
-
-def load_prescribed(state, input_dim=784, num_classes=10, hidden_dim=400, latent_dim=LATENT_DIM):
-    """A PrescribedCVAE holding the tensors of the student's ``state`` ({name: tensor}).
-
-    Each prescribed layer takes, in the order of the handout's table, the first layer of ``state``
-    not taken yet (a module's ``weight`` and ``bias``, grouped by the name before the last dot, in
-    the state_dict's order) whose shapes are that Linear's: (out, in) and (out,). Raises
-    WeightMismatch naming the layer when none fits, or naming the tensors that fit no layer."""
-    if not isinstance(state, dict) or not all(type(k) is str and type(v) is torch.Tensor for k, v in state.items()):
-        raise WeightMismatch("the trained model's state_dict did not come back as {name: tensor}")
-    model = PrescribedCVAE(input_dim, num_classes, hidden_dim, latent_dim)
-    sizes = (input_dim, num_classes, hidden_dim, latent_dim)
-    layers, taken = _layers_of(state), set()
-    listing = ", ".join(f"{name} {tuple(t.shape)}" for name, t in state.items()) or "none"
-    for attribute, description, shape in PrescribedCVAE.LAYERS:
-        fan_in, fan_out = shape(*sizes)
-        found = next((index for index, (_, tensors) in enumerate(layers) if index not in taken
-                      and set(tensors) == {"weight", "bias"} and _shape(tensors["weight"]) == (fan_out, fan_in)
-                      and _shape(tensors["bias"]) == (fan_out,)
-                      and tensors["weight"].is_floating_point() and tensors["bias"].is_floating_point()), None)
-        if found is None:
-            raise WeightMismatch(
-                f"{description} = Linear({fan_in}, {fan_out}) with a bias: your trained CVAE has no layer whose "
-                f"weight is ({fan_out}, {fan_in}) and bias ({fan_out},) left for it (its tensors: {listing}). "
-                f"Build the layers of handout section 3.4 with nn.Linear, in the table's order")
-        taken.add(found)
-        layer = getattr(model, attribute)
-        with torch.no_grad():
-            layer.weight.copy_(layers[found][1]["weight"])
-            layer.bias.copy_(layers[found][1]["bias"])
-    extra = [f"{prefix}.{leaf}".lstrip(".") + f" {_shape(t)}" for index, (prefix, tensors) in enumerate(layers)
-             if index not in taken for leaf, t in tensors.items()]
-    if extra:
-        raise WeightMismatch(f"your trained CVAE has tensors that belong to no layer of handout section 3.4: "
-                             f"{', '.join(extra)} (the prescribed model has five Linear layers and nothing else)")
-    return model.eval()
-
-
-@torch.no_grad()
-def match_heads(model, x, y, student_mu, student_logvar):
-    """The mu and logvar layers have the same shape, so their order in the student's state_dict
-    decides which is which. When the student's own encode(x, y) (the worker's output for the judge's
-    inputs ``x``, ``y``) agrees better with the heads swapped, swap them. Returns True if swapped."""
-    mu, logvar = model.encode(x, y)
-    if not (isinstance(student_mu, torch.Tensor) and isinstance(student_logvar, torch.Tensor)
-            and student_mu.shape == mu.shape and student_logvar.shape == logvar.shape):
-        return False
-    student_mu, student_logvar = student_mu.to(mu), student_logvar.to(mu)
-    as_loaded = (mu - student_mu).abs().max() + (logvar - student_logvar).abs().max()
-    swapped = (logvar - student_mu).abs().max() + (mu - student_logvar).abs().max()
-    if not swapped < as_loaded:
-        return False
-    model.encoder_mu, model.encoder_logvar = model.encoder_logvar, model.encoder_mu
-    return True
+    The grader scores the prescribed network holding the student's weights: the judge's own CVAE
+    (hw3.testing.judge_code("cvae")) loaded with the trained state_dict, its mu and logvar heads
+    told apart by the student's own encode on random images. Without the judge's code (a student's
+    machine) the student's own trained model is measured in the worker (hw3.testing.WorkerModel),
+    on the same codes, labels and test digits, which gives the same numbers for a CVAE built as
+    the handout prescribes."""
+    from hw3 import testing
+    from hw3.remote import RemoteHandle, StudentError
+    judge = testing.judge_code("cvae")
+    student = run.get("model")
+    if judge is None:
+        model = testing.WorkerModel(cvae, student, latent_dim=latent_dim)
+        return judge_evaluation(model, seed=seed, judge_per_label=judge_per_label, test_data=test_data)
+    try:
+        model = judge.load_prescribed(run["state"], latent_dim=latent_dim)
+    except judge.WeightMismatch as error:
+        return {"mismatch": str(error)}
+    if isinstance(student, RemoteHandle):
+        x, y = torch.rand(20, 784, generator=torch.Generator().manual_seed(seed)), torch.arange(10).repeat(2)
+        try:
+            encoded = student.encode(x, y)
+        except StudentError:
+            encoded = None
+        if isinstance(encoded, (tuple, list)) and len(encoded) == 2:
+            judge.match_heads(model, x, y, *encoded)
+    return judge_evaluation(model, seed=seed, judge_per_label=judge_per_label, test_data=test_data)
 
 
 def judge_evaluation(model, seed=0, judge_per_label=JUDGE_PER_LABEL, test_data=None):
-    """Judge side of the training tests: the measurements of a PrescribedCVAE (``load_prescribed``)
-    on the MNIST test set, with the judge's own noise and labels. Returns a dict:
+    """The training tests' measurements of a trained CVAE ``model`` (anything with ``encode``,
+    ``decode`` and ``latent_dim``) on the MNIST test set, with the judge's own noise and labels. Returns a dict:
     ``test_negative_elbo`` and ``judge_accuracy_per_label`` (10 floats), ``judge_accuracy``."""
     test_images, test_labels = test_data if test_data is not None else load_mnist(train=False)
     accuracy = judge_accuracy(model, judge_per_label, seed=seed + 1, latent_dim=model.latent_dim)
