@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
 from hw3 import impl
 from hw3.data import load_mnist
@@ -207,16 +206,17 @@ def run(args):
 # --- the training test across the worker boundary (test 4.8.1) --------------------------------
 #
 # The worker (beside the student's gan.py) trains with the loop above and returns the trained
-# generator's weights as plain tensors, and the losses; the judge rebuilds the generator that
-# handout section 4.3 prescribes with the code below (never the student's), loads those weights
-# into it, draws its own noise and scores the digits it generates with the judge classifier.
+# generator's weights as plain tensors, and the losses; the grader loads those weights into its own
+# copy of the generator that handout section 4.3 prescribes (never the student's code), draws its
+# own noise and scores the digits it generates with the judge classifier (``generated_digits``).
 
 def train_for_judge(gan, iterations, batch_size=128, seed=0, grid_size=GRID_SIZE, threads=1):
     """Worker side of the training test: ``train_gan`` on ``threads`` CPU threads (no snapshots
     but the final one, which ``train_gan`` makes from ``grid_size`` noise vectors it draws first),
     then the trained generator as data. Returns a dict: ``generator`` ({name: tensor}, G's trained
-    state_dict on the CPU, its batch norms' running statistics included), ``d_loss`` and ``g_loss``
-    (one float per iteration) and ``seconds``. No images: the judge draws its own.
+    state_dict on the CPU, its batch norms' running statistics included), ``G`` (the trained
+    generator itself: a handle on the judge's side), ``d_loss`` and ``g_loss`` (one float per
+    iteration) and ``seconds``. No images: the judge draws its own noise.
 
     One thread: on a busy machine two threads that wait for each other at every operation ran
     several times slower than one."""
@@ -228,74 +228,27 @@ def train_for_judge(gan, iterations, batch_size=128, seed=0, grid_size=GRID_SIZE
     finally:
         torch.set_num_threads(previous)
     state = {name: tensor.detach().cpu().clone() for name, tensor in result["G"].state_dict().items()}
-    return dict(generator=state, d_loss=[float(v) for v in result["d_loss"]],
+    return dict(generator=state, G=result["G"], d_loss=[float(v) for v in result["d_loss"]],
                 g_loss=[float(v) for v in result["g_loss"]], seconds=float(result["seconds"]))
 
 
-class WeightMismatch(AssertionError):
-    """A trained state_dict that does not fit the prescribed architecture (the message names the layer)."""
+def generated_digits(gan, result, count, noise_dim=96, seed=0):
+    """Judge side of the training test: ``count`` digits (count, 784) in [0, 1] that the generator
+    the worker trained (``result``: what ``train_for_judge`` returned there) makes from the judge's
+    own noise (``judge_noise(count, noise_dim, seed)``), in evaluation mode.
 
-
-def prescribed_generator(noise_dim=96, device="cpu"):
-    """The generator of handout section 4.3, the judge's own code, uninitialised (it draws nothing
-    from the random number generator): ``load_generator`` fills it with trained weights."""
-    meta = nn.Sequential(
-        nn.Linear(noise_dim, 1024, device="meta"), nn.ReLU(), nn.BatchNorm1d(1024, device="meta"),
-        nn.Linear(1024, 7 * 7 * 128, device="meta"), nn.ReLU(), nn.BatchNorm1d(7 * 7 * 128, device="meta"),
-        nn.Unflatten(1, (128, 7, 7)),
-        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, device="meta"), nn.ReLU(),
-        nn.BatchNorm2d(64, device="meta"),
-        nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1, device="meta"), nn.Tanh(), nn.Flatten(),
-    )
-    return meta.to_empty(device=device)
-
-
-def _layer_name(model, key):
-    """'layer 3 of the handout's generator, BatchNorm1d(1024) (its running_mean)' for key '2.running_mean'."""
-    index, _, leaf = key.partition(".")
-    layer = model[int(index)]
-    if isinstance(layer, nn.Linear):
-        what = f"Linear({layer.in_features}, {layer.out_features})"
-    elif isinstance(layer, nn.ConvTranspose2d):
-        what = f"ConvTranspose2d({layer.in_channels}, {layer.out_channels}, 4, stride=2, padding=1)"
-    else:
-        what = f"{type(layer).__name__}({layer.num_features})"
-    return f"layer {int(index) + 1} of the handout's generator, {what} (its {leaf})"
-
-
-def load_generator(state, noise_dim=96):
-    """A ``prescribed_generator`` holding the tensors of the student's trained ``state`` ({name:
-    tensor}, a state_dict), in evaluation mode.
-
-    The tensors are taken in the state_dict's order (parameters and batch-norm statistics, layer
-    after layer, as the handout lists the layers), whatever their names, and each must have the
-    shape of the prescribed tensor in its place; raises WeightMismatch naming the first layer whose
-    tensor is missing or has another shape."""
-    if not isinstance(state, dict) or not all(type(k) is str and type(v) is torch.Tensor for k, v in state.items()):
-        raise WeightMismatch("the trained generator's state_dict did not come back as {name: tensor}")
-    model = prescribed_generator(noise_dim)
-    ours, theirs = list(model.state_dict().items()), list(state.items())
-    for position, (key, tensor) in enumerate(ours):
-        if position >= len(theirs):
-            raise WeightMismatch(
-                f"your trained generator has {len(theirs)} tensors in its state_dict; the handout's has "
-                f"{len(ours)}: nothing is left for {_layer_name(model, key)}, of shape {list(tensor.shape)}. "
-                f"Build the layers of handout section 4.3, in its order, in one nn.Sequential")
-        name, value = theirs[position]
-        if value.shape != tensor.shape or value.is_floating_point() != tensor.is_floating_point():
-            raise WeightMismatch(
-                f"{_layer_name(model, key)} should have a tensor of shape {list(tensor.shape)} "
-                f"({tensor.dtype}); your trained generator's tensor number {position + 1}, {name!r}, has "
-                f"shape {list(value.shape)} ({value.dtype}). Build the layers of handout section 4.3, "
-                f"in its order")
-    if len(theirs) > len(ours):
-        extra = ", ".join(f"{name} {list(value.shape)}" for name, value in theirs[len(ours):])
-        raise WeightMismatch(f"your trained generator has tensors that belong to no layer of handout section "
-                             f"4.3: {extra}")
-    with torch.no_grad():
-        for (_, mine), (_, yours) in zip(ours, theirs):
-            mine.copy_(yours)
-    return model.eval()
+    The grader scores the prescribed network holding the student's weights: the judge's own
+    generator (hw3.testing.judge_code("gan")) loaded with the trained state_dict, which raises
+    WeightMismatch naming the layer when the weights do not fit it. Without the judge's code (a
+    student's machine) the student's own trained generator makes the digits in the worker
+    (hw3.testing.WorkerModel) from the same noise, which gives the same digits for a generator
+    built as the handout prescribes."""
+    from hw3 import testing
+    judge = testing.judge_code("gan")
+    noise = judge_noise(count, noise_dim, seed=seed)
+    if judge is None:
+        return generate(testing.WorkerModel(gan, result.get("G")), noise)
+    return generate(judge.load_generator(result.get("generator"), noise_dim=noise_dim), noise)
 
 
 def judge_noise(count, noise_dim=96, seed=0):

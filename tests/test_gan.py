@@ -422,11 +422,12 @@ def test_training_generates_digits(gan):
     The worker trains (the provided loop, hw3/gan_experiment.py, with your gan.py) and returns the
     trained generator's weights and the losses; the judge loads the weights into the generator of
     the handout (its own code), draws its own noise and scores the 500 digits that generator makes.
+    The grader scores the prescribed network holding the student's weights (locally: your own trained model).
     Passes with a mean confidence of at least 0.65 and at least 7 of the 10 digits covered. The
     reference solution, over nine seeds: mean confidence 0.76-0.80, coverage 9-10. A collapsed
     generator, a wrong-sign or wrong-label loss, or SGD instead of Adam covers one digit.
     """
-    from hw3.gan_experiment import COVERAGE_MIN_FRACTION, generate, judge_noise, judge_score, load_generator
+    from hw3.gan_experiment import COVERAGE_MIN_FRACTION, generated_digits, judge_score
     from hw3.testing import record_metric, training_seed
 
     seed = training_seed(0)
@@ -441,8 +442,8 @@ def test_training_generates_digits(gan):
     assert math.isfinite(d_loss) and math.isfinite(g_loss), (
         f"after {TRAIN_ITERATIONS} iterations the losses are not finite (discriminator {d_loss}, "
         f"generator {g_loss}): check bce_loss's numerical stability")
-    G = load_generator(result.get("generator"), noise_dim=96)  # fails naming the layer if the weights do not fit
-    score = judge_score(generate(G, judge_noise(JUDGE_SAMPLES, 96, seed=seed + 1)))
+    # the grader's own generator holding the weights (fails naming the layer if they do not fit)
+    score = judge_score(generated_digits(gan, result, JUDGE_SAMPLES, noise_dim=96, seed=seed + 1))
     record_metric("judge mean confidence", score["mean_confidence"], MIN_CONFIDENCE)
     record_metric("judge class coverage", score["coverage"], MIN_COVERAGE)
     summary = (f"after {TRAIN_ITERATIONS} iterations of batches of {TRAIN_BATCH_SIZE}, the judge reads "
