@@ -225,7 +225,7 @@ class RemoteModule:
 
     # Requests ----------------------------------------------------------------------------------
 
-    def _attribute(self, handle, name: str, label: str):
+    def _attribute(self, handle, name: str, label: str, owner=None):
         try:
             reply = self._request({"op": "getattr", "handle": handle, "name": name}, label)
         except StudentError as error:
@@ -235,7 +235,7 @@ class RemoteModule:
         if type(reply) is not dict or type(reply.get("callable")) is not bool:
             raise RemoteError(f"{label}: the worker sent a malformed attribute")
         if reply["callable"]:
-            return RemoteFunction(self, handle, name, label)
+            return RemoteFunction(self, handle, name, label, owner)
         return reply.get("value")
 
     def _request(self, request: dict, label: str):
@@ -378,10 +378,12 @@ def error_from(error, label: str) -> Exception:
 
 
 class RemoteFunction:
-    """A function of the student module, or a method of a handle, called in the worker."""
+    """A function of the student module, or a method of a handle, called in the worker. A method keeps
+    its handle alive (``build().double()``: the model must not be released before the call)."""
 
-    def __init__(self, remote: RemoteModule, handle, name: str, label: str):
+    def __init__(self, remote: RemoteModule, handle, name: str, label: str, owner=None):
         self._remote, self._handle, self._name, self._label = remote, handle, name, label
+        self._owner = owner
 
     def __repr__(self):
         return f"<remote {self._label}>"
@@ -418,7 +420,7 @@ class RemoteHandle:
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._remote._attribute(self._live(), name, f"{self.remote_class}.{name}")
+        return self._remote._attribute(self._live(), name, f"{self.remote_class}.{name}", owner=self)
 
     def _live(self) -> int:
         return self._remote._live_id(self)

@@ -559,3 +559,11 @@ def test_an_interrupted_request_never_answers_the_next_one(tmp_path):
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
         assert remote.NOISE_DIM == 96 and remote.square_sum(torch.ones(2)).item() == 2.0
+
+
+def test_a_method_of_a_temporary_handle_keeps_it_alive(gan):
+    """``gan.model().double()``: the handle is garbage the moment .double is looked up."""
+    import gc
+    doubled = gan.model().double()
+    gc.collect()
+    assert doubled.state_dict()["0.weight"].dtype == torch.float64
