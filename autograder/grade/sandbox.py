@@ -207,10 +207,10 @@ class Isolation:
         if self.mode == "namespaces":
             return ("namespaces: PID, mount, network, IPC and UTS namespaces (bubblewrap); only the grading "
                     "files visible, read-only; private /tmp, /var/tmp, /dev/shm; no network; "
-                    + ("a private uid per test process" if self.private_uid else
+                    + ("a private uid per student worker" if self.private_uid else
                        "the grader's own uid, mapped in a user namespace (not root)"))
         if self.mode == "uid":
-            return ("uid: a private uid per test process; NOT isolated: files readable "
+            return ("uid: a private uid per student worker; NOT isolated: files readable "
                     "by all users (other submissions, the staff files), the network, /proc")
         return ("none: the student's code runs as this user, with the same view of files, processes and the "
                 "network as the grader (trusted code only)")
