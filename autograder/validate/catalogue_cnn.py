@@ -82,6 +82,13 @@ VARIANTS = [
     Variant("cnn", "calls-torch-conv-hidden", "conv2d reaches PyTorch's convolution operator through torch.ops",
             replace=conv_body("    return torch.ops.aten.convolution(x, weight, bias, [1, 1], [0, 0], [1, 1], False, "
                               "[0, 0], 1)\n")),
+    Variant("cnn", "torch-conv-in-a-thread", "conv2d runs F.conv2d, held in a list at import, in a thread "
+                                           "pool (the red team's: out of a per-thread guard's sight)",
+            replace=conv_body("""    import concurrent.futures
+    held = []
+    held.append(F.conv2d)
+    return concurrent.futures.ThreadPoolExecutor(1).submit(held[0], x, weight, bias).result()
+""")),
     Variant("cnn", "naive-loops", "the formula as six nested Python loops (right values, far too slow)",
             replace=conv_body("""    N, C, H, W = x.shape
     F_, _, HH, WW = weight.shape
