@@ -105,9 +105,9 @@ def mnist_convergence(contrastive, seed, iterations, batch_size, lr=3e-3, refere
     last 20 losses), ``seconds`` (training time) and ``finite`` (whether every loss was finite).
 
     With a :class:`hw3.remote.RemoteModule` (the graded tests), the worker trains (``train_mnist``,
-    on the training digits it loads) and returns the trained weights and the losses; this side loads
-    the weights into its own MnistEmbeddingNet (:func:`rebuild_mnist_embedding`) and computes every
-    metric itself, on the test digits and labels only it holds. ``device`` is then the worker's.
+    on the training digits it loads) and returns the trained network and the losses; this side
+    embeds the digits with it (:func:`judged_embedding_net`) and computes every metric itself, on
+    the test digits and labels only it holds. ``device`` is then the worker's.
     """
     train_images, train_labels = train or load_mnist(train=True)
     test_images, test_labels = test or load_mnist(train=False)
@@ -115,7 +115,7 @@ def mnist_convergence(contrastive, seed, iterations, batch_size, lr=3e-3, refere
         result = contrastive.provided("hw3.contrastive_experiment.train_mnist", iterations, batch_size, lr=lr,
                                       seed=seed, show_progress=False)
         result = result if type(result) is dict else {}
-        net = rebuild_mnist_embedding(weights_of(result.get("net"), "the trained MnistEmbeddingNet"))
+        net = judged_embedding_net(contrastive, result.get("net"))
         losses = checked_losses(result.get("losses"), iterations)
         seconds = result.get("seconds") if type(result.get("seconds")) is float else float("nan")
     else:
@@ -139,10 +139,6 @@ class BadResult(AssertionError):
     """What the worker returned is not what the provided code returns (a failed test says so)."""
 
 
-class WeightsMismatch(BadResult):
-    """Trained weights that do not fit the prescribed architecture (the message names the layer)."""
-
-
 def is_remote(contrastive) -> bool:
     """Whether ``contrastive`` is a worker's proxy (the graded tests) rather than the imported module."""
     from hw3.remote import RemoteModule
@@ -153,43 +149,27 @@ def weights_of(net, what: str) -> list:
     """The (name, tensor) pairs of a trained network that the worker returned as a handle."""
     from hw3.remote import RemoteHandle
     if not isinstance(net, RemoteHandle):
-        raise WeightsMismatch(f"{what}: the worker returned {type(net).__name__}, not a network")
+        raise BadResult(f"{what}: the worker returned {type(net).__name__}, not a network")
     state = net.state_dict()
     if type(state) is not dict:
-        raise WeightsMismatch(f"{what}: its state_dict is a {type(state).__name__}, not a dict of tensors")
+        raise BadResult(f"{what}: its state_dict is a {type(state).__name__}, not a dict of tensors")
     return list(state.items())
 
 
-def load_in_order(model: torch.nn.Module, trained: list, what: str) -> torch.nn.Module:
-    """Load ``trained`` ((name, tensor) pairs, in their order) into ``model``, this side's own copy of
-    the prescribed architecture, tensor by tensor in ``model.state_dict()``'s order; names may differ,
-    shapes may not. A missing, extra or misshapen tensor raises WeightsMismatch naming the layer."""
-    expected = list(model.state_dict().items())
-    for index, (name, reference) in enumerate(expected):
-        if index >= len(trained):
-            raise WeightsMismatch(f"{what}: the trained weights stop after {len(trained)} tensors; the prescribed "
-                                  f"layer {name} {tuple(reference.shape)} has none")
-        their_name, tensor = trained[index]
-        if type(tensor) is not torch.Tensor or not (tensor.is_floating_point() or reference.dtype == tensor.dtype):
-            raise WeightsMismatch(f"{what}: the prescribed layer {name} needs a float tensor of shape "
-                                  f"{tuple(reference.shape)}; tensor {index} of the trained weights ({their_name}) "
-                                  f"is {getattr(tensor, 'dtype', type(tensor).__name__)}")
-        if tuple(tensor.shape) != tuple(reference.shape):
-            raise WeightsMismatch(f"{what}: the prescribed layer {name} has shape {tuple(reference.shape)}; tensor "
-                                  f"{index} of the trained weights ({their_name}) has shape {tuple(tensor.shape)}")
-    if len(trained) > len(expected):
-        extra = ", ".join(f"{n} {tuple(getattr(t, 'shape', ()))}" for n, t in trained[len(expected):][:5])
-        more = len(trained) - len(expected)
-        raise WeightsMismatch(f"{what}: the trained weights have {more} tensor{'s' if more > 1 else ''} more than "
-                              f"the prescribed architecture's {len(expected)}: {extra}")
-    model.load_state_dict({name: tensor.to(reference.dtype)
-                           for (name, reference), (_, tensor) in zip(expected, trained)})
-    return model.eval()
-
-
-def rebuild_mnist_embedding(trained: list, embedding_dim: int = 2) -> MnistEmbeddingNet:
-    """This side's MnistEmbeddingNet (hw3/siamese.py, the prescribed network) with the trained weights."""
-    return load_in_order(MnistEmbeddingNet(embedding_dim), trained, "MnistEmbeddingNet")
+def judged_embedding_net(contrastive, net):
+    """The MnistEmbeddingNet the worker trained (``net``, its handle), as the convergence tests embed
+    digits with it. The grader scores the prescribed network holding the student's weights: the
+    judge's own MnistEmbeddingNet (hw3.testing.judge_code("contrastive")) loaded with the trained
+    tensors, in order (a mismatch names the layer). Without the judge's code (a student's machine)
+    the trained network embeds the digits in the worker (hw3.testing.WorkerModel): the same numbers."""
+    from hw3 import testing
+    judge = testing.judge_code("contrastive")
+    if judge is None:
+        from hw3.remote import RemoteHandle
+        if not isinstance(net, RemoteHandle):
+            raise BadResult(f"the trained MnistEmbeddingNet: the worker returned {type(net).__name__}, not a network")
+        return testing.WorkerModel(contrastive, net)
+    return judge.rebuild_mnist_embedding(weights_of(net, "the trained MnistEmbeddingNet"))
 
 
 def checked_losses(losses, iterations: int) -> list:

@@ -320,7 +320,8 @@ def mnist_convergence_check(contrastive, seed):
 @pytest.mark.training
 @pytest.mark.timeout(300)
 def test_mnist_convergence(contrastive):
-    """Training the Siamese network with your loss separates the digits in the 2-D embedding."""
+    """Training the Siamese network with your loss separates the digits in the 2-D embedding.
+    The grader scores the prescribed network holding the student's weights (locally: your own trained model)."""
     mnist_convergence_check(contrastive, seed=0)
 
 

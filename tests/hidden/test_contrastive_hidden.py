@@ -106,7 +106,8 @@ def test_gradcheck(contrastive):
 @pytest.mark.training
 @pytest.mark.timeout(300)
 def test_mnist_convergence_other_seed(contrastive):
-    """Test 2.2.1 again with another seed (its budget and thresholds)."""
+    """Test 2.2.1 again with another seed (its budget and thresholds).
+    The grader scores the prescribed network holding the student's weights."""
     m = mnist_convergence(contrastive, training_seed(1), **MNIST_BUDGET)
     assert m["finite"], "training produced non-finite losses or embeddings (NaN/inf)"
     ratio = m["similar"] / m["dissimilar"] if m["dissimilar"] > 0 else float("inf")
