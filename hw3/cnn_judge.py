@@ -13,8 +13,8 @@ as text and from the plain data the worker sends back. Nothing here imports or r
   ``torch.library``, another module) is refused as such: the message says what to remove.
 
 The training tests' network (the one the handout prescribes, holding the tensors the worker
-trained) is the judge's code, not the provided package's: autograder/judge/cnn.py, reached through
-``hw3.cnn_experiment.trained_accuracy``.
+trained) is the grader's own code, not the provided package's (``hw3.testing.judge_code``); the
+training tests reach it through ``hw3.cnn_experiment.measured_accuracy``.
 """
 import ast
 import builtins
