@@ -15,6 +15,7 @@ from types import ModuleType
 from hw3 import REPO_ROOT
 
 ENV_VAR = "HW3_IMPL"
+JUDGE_ENV_VAR = "HW3_WORKER_PREFIX"   # set (by the grader) only in a judge process: hw3.remote.PREFIX_ENV
 STUDENT_MODULES = ("cnn", "contrastive", "cvae", "gan")
 DEFAULT_FOLDER = REPO_ROOT / "starter"
 
@@ -41,6 +42,9 @@ def load(name: str, folder=None) -> ModuleType:
     """Import student module ``name`` (e.g. "gan") from the implementation folder, once per folder."""
     if name not in STUDENT_MODULES:
         raise ImplementationError(f"unknown student module {name!r}; expected one of {STUDENT_MODULES}")
+    if os.environ.get(JUDGE_ENV_VAR):  # fail closed: a judge runs outside the sandbox
+        raise ImplementationError(f"refusing to import {name}.py into a judge process (${JUDGE_ENV_VAR} is set): "
+                                  f"the grader runs student code only in its sandboxed worker (hw3.remote)")
     directory = impl_dir(folder)
     file = directory / f"{name}.py"
     if not file.is_file():

@@ -101,7 +101,8 @@ def make_runtime(folder: Path) -> Path:
         shutil.copy2(manifest, folder / "datasets" / manifest.name)
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    for path in [folder / "autograder", *(folder / "autograder").rglob("*")]:  # the judge's, not a worker's
+    judge = folder / "autograder" / "judge"   # the judge's alone (a test process of another suite needs grade/)
+    for path in ([judge, *judge.rglob("*")] if judge.is_dir() else []):
         path.chmod(0o700 if path.is_dir() else 0o600)
     return folder
 
@@ -299,12 +300,20 @@ def problem_paths(manifest: dict, specs: list) -> list:
     return sorted(paths)
 
 
+def suite_remote_problems(tests_dir: Path) -> frozenset:
+    """The problems whose tests in ``tests_dir`` run their student code in a worker: those of
+    hw3.remote.REMOTE_PROBLEMS for this product's own tests/, none for another suite (its fixtures may
+    import student code, which must then run in the sandboxed test process)."""
+    return REMOTE_PROBLEMS if Path(tests_dir).resolve() == TESTS_DIR.resolve() else frozenset()
+
+
 def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work: Path, *, deadline: float,
                 memory_mb: int, isolation: sandbox.Isolation, runtime: Path, timeout_scale: float = 1.0,
-                cores: int = 1) -> ProblemRun:
-    """Run one problem's tests in sandboxed pytest processes; restart after a kill or crash."""
+                cores: int = 1, remote_problems=frozenset()) -> ProblemRun:
+    """Run one problem's tests in pytest processes (sandboxed; for a problem of ``remote_problems`` only
+    its student worker is, and the judge is refused student code); restart after a kill or crash."""
     run = ProblemRun(problem, specs)
-    remote = problem in REMOTE_PROBLEMS   # its tests hold no student code: they call a worker
+    remote = problem in remote_problems   # its tests hold no student code: they call a worker
     marker = f"{impl_dir.parent.name}/impl/"
     rootdir = manifest["rootdir"].rstrip("/") + "/"
 
@@ -518,7 +527,7 @@ def available_cores() -> int:
 
 def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
           manifest: dict = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-          timeout_scale: float = 1.0, isolation: str = "auto", board=(), log=None) -> Grade:
+          timeout_scale: float = 1.0, isolation: str = "auto", board=(), log=None, remote_problems=None) -> Grade:
     """Grade ``submission`` (folder or .zip); write Gradescope results to ``output`` if given, first
     before any student code runs (every test "not graded yet", flagged for regrade), then again as each
     problem finishes, so a grading killed from outside still leaves a valid file.
@@ -597,7 +606,9 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
             try:
                 run = run_problem(problem, specs, manifest, private_copy(work, filename, sources[filename]), work,
                                   deadline=share, memory_mb=memory_mb, isolation=chosen, runtime=runtime,
-                                  timeout_scale=timeout_scale, cores=cores)
+                                  timeout_scale=timeout_scale, cores=cores,
+                                  remote_problems=suite_remote_problems(tests_dir) if remote_problems is None
+                                  else frozenset(remote_problems))
             except Exception as error:  # noqa: BLE001 -- a grader fault costs this problem only, flagged
                 run = ProblemRun(problem, specs)
                 for spec in specs:

@@ -4,10 +4,14 @@ The judge (the test process) never imports the student's file: it starts ``pytho
 hw3.remote.worker`` and talks to it through :class:`hw3.remote.proxy.RemoteModule`. What crosses
 the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 """
+from hw3.impl import JUDGE_ENV_VAR
+
 __all__ = ["JUDGE_ONLY_DATA", "PREFIX_ENV", "REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule",
            "StudentError"]
 
-PREFIX_ENV = "HW3_WORKER_PREFIX"   # JSON list: the command the grader runs the worker under (its sandbox)
+# JSON list: the command the grader runs the worker under (its sandbox). Set only in a judge process,
+# which hw3.impl.load then refuses to import student code into.
+PREFIX_ENV = JUDGE_ENV_VAR
 # Data (relative to the data root) only the judge reads: the evaluation sets, and all of LFW. In the
 # grader's worker sandbox (namespaces) each file reads as an empty file, each folder as an empty folder.
 # LFW's images sit in folders named by person (and its cache lists those names beside the faces), so a

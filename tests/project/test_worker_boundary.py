@@ -116,13 +116,14 @@ def remote_suite():
 
 
 @pytest.fixture
-def remote(monkeypatch):
-    monkeypatch.setattr(grader, "REMOTE_PROBLEMS", frozenset(PROBLEMS))
+def remote():
+    """The problems to grade across the boundary (grade's remote_problems: a suite of its own)."""
+    return frozenset(PROBLEMS)
 
 
 def test_the_judge_runs_outside_and_correct_code_keeps_full_marks(tmp_path, remote_suite, remote):
     out = tmp_path / "results.json"
-    report = grader.grade(submission(tmp_path / "sub"), out, tests_dir=remote_suite)
+    report = grader.grade(submission(tmp_path / "sub"), out, tests_dir=remote_suite, remote_problems=remote)
     assert points(report) == {"cnn": 25, "contrastive": 25, "cvae": 25, "gan": 25, "extra_credit": 5, "total": 105}
     assert json.loads(out.read_text())["score"] == 105
 
@@ -131,7 +132,7 @@ def test_the_judge_runs_outside_and_correct_code_keeps_full_marks(tmp_path, remo
 @pytest.mark.parametrize("trick", sorted(TRICKS))
 def test_in_process_tricks_earn_nothing(tmp_path, remote_suite, remote, trick):
     source = STUB + textwrap.dedent(TRICKS[trick]).replace("{suite}", str(remote_suite))
-    report = grader.grade(submission(tmp_path / "sub", source), tmp_path / "r.json", tests_dir=remote_suite)
+    report = grader.grade(submission(tmp_path / "sub", source), tmp_path / "r.json", tests_dir=remote_suite, remote_problems=remote)
     assert points(report) == {"cnn": 25, "contrastive": 25, "cvae": 25, "gan": 0, "extra_credit": 0, "total": 75}
 
 
@@ -155,7 +156,7 @@ def value():
 @pytest.mark.skipif(not sandbox.is_root(), reason="the namespaces sandbox of the worker needs root here")
 def test_the_worker_sees_no_tests_no_channel_and_no_judge(tmp_path, remote_suite, remote):
     report = grader.grade(submission(tmp_path / "sub", SNOOP.replace("{suite}", str(remote_suite))),
-                          tmp_path / "r.json", tests_dir=remote_suite)
+                          tmp_path / "r.json", tests_dir=remote_suite, remote_problems=remote)
     failure = next(r for r in report.results if r.problem == "gan" and r.nodeid.endswith("test_value"))
     seen = failure.output
     assert "FileNotFoundError" in seen and "test_value" not in seen.split("got")[-1]
@@ -183,7 +184,7 @@ def test_the_worker_sees_no_lfw_names_and_no_cache(tmp_path, remote_suite, remot
     # LFW's images sit in folders named by person and its cache lists those names beside the faces: a
     # FaceEmbeddingNet that looked each face it was sent up there (and skipped training) scored 100 % on
     # pairsDevTest, 4 of 4 extra-credit points. The judge sends the worker the faces it needs instead.
-    report = grader.grade(submission(tmp_path / "sub", LFW_SNOOP), tmp_path / "r.json", tests_dir=remote_suite)
+    report = grader.grade(submission(tmp_path / "sub", LFW_SNOOP), tmp_path / "r.json", tests_dir=remote_suite, remote_problems=remote)
     seen = next(r for r in report.results if r.problem == "gan" and r.nodeid.endswith("test_value")).output
     assert "'lfw': [], 'cache': [], 'MNIST': ['raw']" in seen, seen
 
@@ -230,3 +231,30 @@ def test_the_worker_cannot_choose_the_judges_random_draws(tmp_path):
         before = torch.get_rng_state()
         assert gan.quiet() == 1  # a request that draws nothing leaves the judge's stream where it was
         assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_judge_refuses_student_code_even_when_a_suite_imports_it(tmp_path):
+    """Fail closed: a suite declared remote whose fixtures import the student's file in-process (the
+    synthetic suite of test_autograder_grade) must not run that file in the unsandboxed judge."""
+    from test_autograder_grade import write_suite
+    root = Path(tempfile.mkdtemp(prefix="hw3-inprocess-suite-"))
+    root.chmod(0o755)
+    try:
+        tests = write_suite(root)
+        mark = tmp_path / "ran-in-the-judge"
+        source = STUB + f"\nopen({str(mark)!r}, 'w').write('x')\n"
+        report = grader.grade(submission(tmp_path / "sub", source), tmp_path / "r.json", tests_dir=tests,
+                              remote_problems={"gan"})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert not mark.exists()
+    gan = [r for r in report.results if r.problem == "gan"]
+    assert gan and all(r.score == 0 and "refusing to import gan.py into a judge process" in r.output for r in gan)
+    assert points(report)["cnn"] == 25  # the other problems, declared in-process, run sandboxed as before
+
+
+def test_impl_load_refuses_in_a_judge(monkeypatch):
+    from hw3 import impl
+    monkeypatch.setenv(impl.JUDGE_ENV_VAR, "[]")
+    with pytest.raises(impl.ImplementationError, match="judge process"):
+        impl.load("gan")
