@@ -300,11 +300,16 @@ def problem_paths(manifest: dict, specs: list) -> list:
     return sorted(paths)
 
 
-def suite_remote_problems(tests_dir: Path) -> frozenset:
-    """The problems whose tests in ``tests_dir`` run their student code in a worker: those of
-    hw3.remote.REMOTE_PROBLEMS for this product's own tests/, none for another suite (its fixtures may
+def suite_remote_problems(manifest: dict) -> frozenset:
+    """The problems whose tests run their student code in a worker: those of hw3.remote.REMOTE_PROBLEMS
+    whose every test file is one of this product's own tests/; none of another suite (its fixtures may
     import student code, which must then run in the sandboxed test process)."""
-    return REMOTE_PROBLEMS if Path(tests_dir).resolve() == TESTS_DIR.resolve() else frozenset()
+    ours = TESTS_DIR.resolve()
+    files = {}
+    for spec in manifest["tests"]:
+        files.setdefault(spec["problem"], []).append(Path(spec["file"]).resolve())
+    return frozenset(problem for problem, paths in files.items()
+                     if problem in REMOTE_PROBLEMS and all(ours in path.parents for path in paths))
 
 
 def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work: Path, *, deadline: float,
@@ -421,7 +426,9 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             if worker_scratch is not None:
                 sandbox.remove_tree(worker_scratch)
         why = child.describe()
-        run.log.append(f"{problem}: test process {run.processes}: {why}; {len(state['started'])} test(s) started; "
+        run.log.append(f"{problem}: test process {run.processes}"
+                       + (" (the judge; its student worker sandboxed)" if remote else " (sandboxed)")
+                       + f": {why}; {len(state['started'])} test(s) started; "
                        f"{child.cpu_seconds:.1f} CPU s; {child.output_bytes} bytes of output"
                        + (f"; {child.bad_records} bad record(s) ignored" if child.bad_records else "")
                        + (f"; {child.leftovers} process(es) survived the uid sweep" if child.leftovers else "")
@@ -607,7 +614,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                 run = run_problem(problem, specs, manifest, private_copy(work, filename, sources[filename]), work,
                                   deadline=share, memory_mb=memory_mb, isolation=chosen, runtime=runtime,
                                   timeout_scale=timeout_scale, cores=cores,
-                                  remote_problems=suite_remote_problems(tests_dir) if remote_problems is None
+                                  remote_problems=suite_remote_problems(manifest) if remote_problems is None
                                   else frozenset(remote_problems))
             except Exception as error:  # noqa: BLE001 -- a grader fault costs this problem only, flagged
                 run = ProblemRun(problem, specs)
