@@ -20,14 +20,18 @@ from autograder.grade.results import OUTPUT_FORMATS, fenced, grader_version, val
 pytestmark = pytest.mark.timeout(600)
 
 PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
+# Proxy fixtures, graded across the worker boundary (remote_problems): the leaderboard reads only what
+# a judge recorded, never a process that holds student code.
 CONFTEST = '''
 import pytest
 from hw3 import impl
+from hw3.remote import RemoteModule
 
 def student_module(name):
     @pytest.fixture(scope="session", name=name)
     def fixture():
-        return impl.load(name)
+        with RemoteModule(name, impl.impl_dir(), threads=1) as module:
+            yield module
     return fixture
 
 cnn = student_module("cnn")
@@ -97,7 +101,7 @@ def submission(folder: Path, confidence="0.875", **sources) -> Path:
 
 def results_of(tmp_path, suite, manifest, sub, **options) -> dict:
     out = tmp_path / "results.json"
-    report = grader.grade(sub, out, tests_dir=suite, manifest=manifest, **options)
+    report = grader.grade(sub, out, tests_dir=suite, manifest=manifest, remote_problems=PROBLEMS, **options)
     results = json.loads(out.read_text())
     assert validate(results) == [], validate(results)
     assert results["score"] == pytest.approx(report.score)
@@ -142,12 +146,13 @@ def test_leaderboard_ignores_a_metric_its_test_did_not_reach(tmp_path, suite, ma
     assert "leaderboard" not in results
 
 
-def test_cli_leaderboard_option(tmp_path, suite):
-    from test_autograder_grade import run_cli
+def test_cli_leaderboard_option(tmp_path, suite, monkeypatch, capsys):
+    from autograder.__main__ import main
+    monkeypatch.setattr(grader, "suite_remote_problems", lambda manifest: frozenset(PROBLEMS))
     out = tmp_path / "r.json"
-    run = run_cli("grade", submission(tmp_path / "sub", confidence="0.5"), "-o", out, "--tests", suite,
-                  "--leaderboard", "judge mean confidence")
-    assert run.returncode == 0, run.stderr
+    code = main(["grade", str(submission(tmp_path / "sub", confidence="0.5")), "-o", str(out), "--tests", str(suite),
+                 "--leaderboard", "judge mean confidence"])
+    assert code == 0, capsys.readouterr().err
     results = json.loads(out.read_text())
     assert results["leaderboard"] == [{"name": "GAN judge confidence", "value": 0.5, "order": "desc"}]
 
