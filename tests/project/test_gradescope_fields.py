@@ -16,29 +16,14 @@ from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import leaderboard, sandbox
 from autograder.grade.results import OUTPUT_FORMATS, fenced, grader_version, validate
+from test_worker_boundary import REMOTE_CONFTEST
 
 pytestmark = pytest.mark.timeout(600)
 
 PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
 # Proxy fixtures, graded across the worker boundary (remote_problems): the leaderboard reads only what
 # a judge recorded, never a process that holds student code.
-CONFTEST = '''
-import pytest
-from hw3 import impl
-from hw3.remote import RemoteModule
-
-def student_module(name):
-    @pytest.fixture(scope="session", name=name)
-    def fixture():
-        with RemoteModule(name, impl.impl_dir(), threads=1) as module:
-            yield module
-    return fixture
-
-cnn = student_module("cnn")
-contrastive = student_module("contrastive")
-cvae = student_module("cvae")
-gan = student_module("gan")
-'''
+CONFTEST = REMOTE_CONFTEST
 VISIBLE = '''
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 from hw3.testing import record_metric
