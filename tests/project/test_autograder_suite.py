@@ -72,7 +72,8 @@ def test_a_crashing_file_leaves_the_other_problems_intact(tmp_path, fast_manifes
     assert points["contrastive"] == maximum(fast_manifest, "contrastive")
     assert points["gan"] == maximum(fast_manifest, "gan")
     assert any("cvae.py is missing" in note for note in report.notes)
-    assert all("did not finish" in r.output or "kept dying" in r.output
+    # the worker dies at import, the judge does not: each test says so and names the file
+    assert all("the worker process died: exit status 1 during importing cnn.py" in r.output
                for r in report.results if r.problem == "cnn")
 
 
