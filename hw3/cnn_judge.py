@@ -300,19 +300,29 @@ def problems_text(problems) -> list:
     return [f"line {line}: {text}" for line, text in sorted(set(problems))]
 
 
+def parsed(text: str, filename: str, name: str, kind) -> tuple:
+    """(source, its file-wide problems, the definition of ``name``); when the file does not parse or
+    lacks the definition, the definition is None and the problems are the final answer."""
+    try:
+        source = Source(text, filename)
+    except SyntaxError as error:
+        return None, [f"line {error.lineno}: cnn.py does not parse ({error.msg})"], None
+    problems = source.file_problems()
+    definition = source.definition(name, kind)
+    if definition is None:
+        what = "function" if kind is ast.FunctionDef else "class"
+        return source, problems_text(problems) or [f"cnn.py defines no {what} {name}"], None
+    return source, problems, definition
+
+
 def conv2d_source_problems(text: str, filename: str = "cnn.py") -> list:
     """What the file does that a conv2d computed from its formula (without any of PyTorch's
     convolutions) would not: a convolution reached from conv2d's code (through the helpers,
     classes and variables of the file it uses), code it cannot be read through, or changes to
     torch or to conv2d at run time anywhere in the file. [] when clean."""
-    try:
-        source = Source(text, filename)
-    except SyntaxError as error:
-        return [f"line {error.lineno}: cnn.py does not parse ({error.msg})"]
-    problems = source.file_problems()
-    conv2d = source.definition("conv2d", ast.FunctionDef)
+    source, problems, conv2d = parsed(text, filename, "conv2d", ast.FunctionDef)
     if conv2d is None:
-        return problems_text(problems) or ["cnn.py defines no function conv2d"]
+        return problems
     for node in source.reachable(conv2d):
         local = bound_names(node)
         for sub in ast.walk(node):
@@ -362,14 +372,9 @@ def convnet_source_problems(text: str, filename: str = "cnn.py") -> list:
     """What the file does that a ConvNet whose forward calls this file's conv2d and global_pool
     would not: a forward that never names them, rebinds them, calls one of PyTorch's convolution
     functions or a convolution module it holds, or changes code at run time. [] when clean."""
-    try:
-        source = Source(text, filename)
-    except SyntaxError as error:
-        return [f"line {error.lineno}: cnn.py does not parse ({error.msg})"]
-    problems = source.file_problems()
-    convnet = source.definition("ConvNet", ast.ClassDef)
+    source, problems, convnet = parsed(text, filename, "ConvNet", ast.ClassDef)
     if convnet is None:
-        return problems_text(problems) or ["cnn.py defines no class ConvNet"]
+        return problems
     classes = class_chain(source, convnet)
     methods = {}
     for cls in reversed(classes):   # the subclass's methods override its bases'
