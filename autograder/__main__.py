@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     p = commands.add_parser("similarity", help="compare every pair of submissions per problem for copied code")
     similarity.configure(p)
     p.set_defaults(func=similarity.run)
-    from autograder.validate import flakiness, runner  # validate + flakiness (issue 8)
+    from autograder import flakiness
+    from autograder.validate import runner  # validate + flakiness (issue 8)
     p = commands.add_parser("validate", help="grade solution, starter and every catalogue variant; check the verdicts")
     runner.configure(p)
     p.set_defaults(func=runner.main)

@@ -11,9 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import REPO_ROOT
-from autograder.validate import Variant
-from autograder.validate import flakiness, runner
+from autograder import REPO_ROOT, flakiness
+from autograder.validate import Variant, runner
 from autograder.validate.tricks import TRICKS
 from hw3 import testing
 
