@@ -1,9 +1,9 @@
 """Benchmark Problem 1 on this machine: the accuracy table with its time per cell, and the time of a
 training epoch with the solution's conv2d against the same network on PyTorch's own convolution.
 
-    .venv/bin/python benchmarks/bench_cnn.py table            # python -m hw3 cnn, full budget (one epoch per cell)
-    .venv/bin/python benchmarks/bench_cnn.py epoch            # conv2d vs torch conv, time per training epoch
-    .venv/bin/python benchmarks/bench_cnn.py epoch --batches 150 --rounds 3   # a cheaper estimate
+    .venv/bin/python -m benchmarks.bench_cnn table            # python -m hw3 cnn, full budget (one epoch per cell)
+    .venv/bin/python -m benchmarks.bench_cnn epoch            # conv2d vs torch conv, time per training epoch
+    .venv/bin/python -m benchmarks.bench_cnn epoch --batches 150 --rounds 3   # a cheaper estimate
 
 ``table`` runs the experiment's full mode (``hw3.cnn_experiment``: 60,000 training images per
 cell, batches of 64, Adam 5e-3 (FULL), all 10,000 test images) and prints each cell's test accuracy and
@@ -25,8 +25,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's hw3
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +118,7 @@ def bench_epoch(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_cnn", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("table", "epoch"))
     parser.add_argument("--impl", default="solution")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,7 @@
 """Wall time and peak memory of the graded test suite on the reference solution.
 
-    .venv/bin/python benchmarks/bench_suite.py                               # all measurements below
-    .venv/bin/python benchmarks/bench_suite.py --only whole --markdown benchmarks/RESULTS-suite.md
+    .venv/bin/python -m benchmarks.bench_suite                               # all measurements below
+    .venv/bin/python -m benchmarks.bench_suite --only whole --markdown benchmarks/RESULTS-suite.md
 
 Measurements, each one fresh process run to completion, one after the other (never in parallel):
   * per problem: ``pytest tests/test_P.py tests/hidden/test_P_hidden.py --impl solution``, the full
@@ -86,7 +86,7 @@ def markdown(results: list, args) -> str:
     lines = [
         "# Graded test suite: wall time and peak memory (reference solution)",
         "",
-        f"Command: `.venv/bin/python benchmarks/bench_suite.py {' '.join(sys.argv[1:])}`".rstrip() + "  ",
+        f"Command: `.venv/bin/python -m benchmarks.bench_suite {' '.join(sys.argv[1:])}`".rstrip() + "  ",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
         f"date {time.strftime('%Y-%m-%d %H:%M')}",
         "",
@@ -117,7 +117,7 @@ def markdown(results: list, args) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_suite", description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="solution")
     parser.add_argument("--problem", action="append", choices=PROBLEMS, help="per-problem runs only for these")
     parser.add_argument("--only", choices=("problems", "whole", "grader"), action="append",

@@ -1,7 +1,7 @@
 """Iterations per second of the provided DCGAN loop (hw3.gan_experiment.train_gan running
 solution/gan.py) against a plain PyTorch loop of the same models, same batch size, same steps.
 
-    .venv/bin/python benchmarks/gan_speed.py --batch-size 128 --iterations 20 --repeats 3 --threads 1
+    .venv/bin/python -m benchmarks.gan_speed --batch-size 128 --iterations 20 --repeats 3 --threads 1
 
 The plain loop is what one would write without the course's scaffolding: nn.Sequential models
 written inline, F.binary_cross_entropy_with_logits, random real batches, no progress bar, no loss
@@ -14,17 +14,14 @@ line also shows the 1-minute load average when it ended.
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hw3 import gan_experiment, impl  # noqa: E402
-from hw3.data import load_mnist  # noqa: E402
+from hw3 import gan_experiment, impl
+from hw3.data import load_mnist
 
 
 def plain_models(noise_dim=96):
@@ -90,7 +87,7 @@ def provided_loop(gan, iterations, batch_size, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gan_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
