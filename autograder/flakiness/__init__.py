@@ -11,6 +11,11 @@ test asserts; negative = a failure). Goal: every test passes for every seed.
 
     python -m autograder flakiness                          # 10 seeds (100..109), all problems
     python -m autograder flakiness --problem gan --seeds 3 --markdown benchmarks/RESULTS-flakiness.md
+    python -m autograder flakiness --problem cnn -k learns_mnist --first-seed 0 --seeds 8 --table
+
+The last form is how a threshold is calibrated (benchmarks/RESULTS-<problem>.md): seeds from 0, so
+that seed 0 is the graded run itself, and --table adds each metric's value at every seed with their
+minimum, mean and standard deviation -- the numbers a threshold's margin is set from.
 
 The tests' pytest-timeout limits are off unless --keep-timeouts: this measures how a test's metric
 depends on the seed; on a shared machine a timeout would only say how busy it was. Each test's
@@ -84,7 +89,7 @@ def summarize(runs: list) -> list:
             tests[o["test"]]["seconds"].append(o["seconds"])
         for m in run["metrics"]:
             entry = tests.setdefault(m["test"], {"outcomes": {}, "seconds": [], "metrics": {}})
-            entry["metrics"].setdefault(m["name"], []).append(m)
+            entry["metrics"].setdefault(m["name"], []).append(dict(m, seed=run["seed"]))
     rows = []
     for test, entry in tests.items():
         outcomes = entry["outcomes"]
@@ -101,6 +106,7 @@ def summarize(runs: list) -> list:
             threshold = records[0]["threshold"]
             rows.append(dict(
                 base, metric=name, direction=">=" if records[0]["higher_is_better"] else "<=", threshold=threshold,
+                values={r["seed"]: r["value"] for r in records},
                 worst=worst["value"], mean=statistics.mean(values), best=max(values) if records[0]["higher_is_better"]
                 else min(values), worst_margin=worst["margin"],
                 relative_margin=worst["margin"] / abs(threshold) if threshold else None, records=len(records),
@@ -115,7 +121,22 @@ def _num(x) -> str:
     return f"{x:.4g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def markdown(rows: list, runs: list, command: str) -> str:
+def seed_table(rows: list) -> list:
+    """Markdown lines: per (test, metric), its value at every seed, then their min, mean and std."""
+    lines = ["| test | metric | value per seed (seeds) | min | mean | std |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if row["metric"] is None:
+            continue
+        seeds = sorted(row["values"])
+        values = [row["values"][seed] for seed in seeds]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        lines.append(f"| `{row['test']}` | {row['metric']} | {', '.join(_num(v) for v in values)} "
+                     f"({seeds[0]}..{seeds[-1]}) | {_num(min(values))} | {_num(statistics.mean(values))} | "
+                     f"{_num(std)} |")
+    return lines
+
+
+def markdown(rows: list, runs: list, command: str, per_seed: bool = False) -> str:
     seeds = sorted({r["seed"] for r in runs})
     loads = [r["load"] for r in runs]
     lines = [
@@ -145,6 +166,8 @@ def markdown(rows: list, runs: list, command: str) -> str:
         lines.append(f"| `{row['test']}` | {row['passed']}/{row['runs']} | {row['metric']} | {row['direction']} "
                      f"{_num(row['threshold'])} | {_num(row['worst'])} | {_num(row['mean'])} | {_num(row['best'])} | "
                      f"{row['worst_margin']:+.4g} | {rel} | {_num(row['seconds'])} |")
+    if per_seed:
+        lines += ["", "Per seed:", ""] + seed_table(rows)
     notes = [f"- `{r['test']}` {r['metric']}: the same value for every seed -- does the test seed itself "
              f"with `hw3.testing.training_seed`?" for r in rows if r.get("same_for_all_seeds")]
     notes += [f"- `{r['test']}` failed: " + "; ".join(r["failures"]) for r in rows if r["failures"]]
@@ -168,6 +191,8 @@ def configure(parser):
                              "a timeout says nothing about seeds; each test's time is reported instead)")
     parser.add_argument("-j", "--jobs", type=int, default=1,
                         help="seeds run in parallel (default 1; with more, each gets cores/jobs torch threads)")
+    parser.add_argument("--table", action="store_true",
+                        help="also list each metric's value at every seed, with min, mean and std (calibration)")
     parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the report as Markdown to FILE")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write every run's raw outcomes and metrics to FILE")
     parser.add_argument("--from-json", metavar="FILE", type=Path, nargs="+",
@@ -178,7 +203,7 @@ def main(args) -> int:
     if args.from_json:
         runs = [run for path in args.from_json for run in json.loads(path.read_text())["runs"]]
         report = markdown(summarize(runs), runs, " ; ".join(json.loads(p.read_text()).get("command", str(p))
-                                                            for p in args.from_json))
+                                                            for p in args.from_json), per_seed=args.table)
         print(report)
         if args.markdown:
             args.markdown.write_text(report)
@@ -208,7 +233,7 @@ def main(args) -> int:
     rows = summarize(runs)
     command = "python -m autograder flakiness " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
         "python -m autograder flakiness"
-    report = markdown(rows, runs, command.strip())
+    report = markdown(rows, runs, command.strip(), per_seed=args.table)
     print()
     print(report)
     if args.markdown:

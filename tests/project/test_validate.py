@@ -243,3 +243,6 @@ def test_flakiness_summary():
     text = flakiness.markdown([row], runs, "python -m autograder flakiness")
     assert "| `t::a` | 2/3 | acc | >= 95 | 94 | 95 | 96 | -1 | -1.1 % |" in text
     assert "seed 102: AssertionError: 94 < 95" in text
+    assert "Per seed" not in text
+    table = flakiness.markdown([row], runs, "python -m autograder flakiness --table", per_seed=True)
+    assert "| `t::a` | acc | 96, 95, 94 (100..102) | 94 | 95 | 1 |" in table  # calibration: every seed's value
