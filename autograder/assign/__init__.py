@@ -11,6 +11,7 @@ region by a stub that raises NotImplementedError naming the function and the han
 """
 import ast
 import re
+import sys
 from pathlib import Path
 
 from autograder import SOLUTION_DIR, STARTER_DIR
@@ -97,3 +98,27 @@ def stale_files(solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_D
     """The starter files that differ from what the solution generates."""
     return [name for name, text in starter_files(solution_dir).items()
             if not (starter_dir / name).is_file() or (starter_dir / name).read_text() != text]
+
+
+# --- command line (``python -m autograder assign``) -------------------------------------------
+
+def configure(parser):
+    parser.add_argument("--check", action="store_true", help="only check that starter/ is up to date (exit 1 if not)")
+
+
+def run(args) -> int:
+    try:
+        if args.check:
+            stale = stale_files()
+            if stale:
+                print(f"starter/ is out of date with solution/: {', '.join(stale)}\n"
+                      f"  Fix: run `python -m autograder assign` and commit starter/", file=sys.stderr)
+                return 1
+            print("starter/ is in sync with solution/")
+            return 0
+        for path in write_starter():
+            print(f"wrote {path}")
+    except AssignError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

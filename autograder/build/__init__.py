@@ -15,42 +15,19 @@ for each submission):
 
 With ``lfw="download"`` the last two stay out and setup.sh downloads LFW instead (a 13 MB zip).
 
-No solution code: every member is checked by :mod:`autograder.build.leaks` before the zip is written.
+No solution code: every member is checked by :mod:`autograder.bundle.leaks` before the zip is written.
 """
 import hashlib
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.build.leaks import find_leaks
+from autograder.bundle import STORED, BundleError, check_output, read, tree, warn_uncommitted, write_zip
+from autograder.bundle.leaks import find_leaks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "autograder.zip"
-EPOCH = (1980, 1, 1, 0, 0, 0)   # fixed timestamps: the same tree gives the same zip
-SKIP_PARTS = ("__pycache__", ".pytest_cache")
-STORED = (".jpg", ".gz", ".pt", ".npz", ".png")  # already compressed: stored as they are
-
-
-class BuildError(Exception):
-    """The zip cannot be built (missing data, leaked solution code, unwritable output)."""
-
-
-def tree(root: Path, folder: str, exclude=()) -> dict:
-    """{path relative to root: Path} of the files under root/folder, minus caches and ``exclude`` prefixes."""
-    found = {}
-    base = root / folder
-    if not base.is_dir():
-        return found
-    for path in sorted(base.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if not path.is_file() or path.is_symlink() or any(p in SKIP_PARTS for p in path.parts) \
-                or path.suffix == ".pyc" or rel.startswith(tuple(exclude)):
-            continue
-        found[rel] = path
-    return found
 
 
 def sha256(path: Path) -> str:
@@ -65,7 +42,7 @@ def verified(root: Path, data_root: Path, manifest_name: str) -> dict:
     """{datasets/<rel>: Path} of every file a checksum manifest lists, each checked against it."""
     manifest = root / "datasets" / manifest_name
     if not manifest.is_file():
-        raise BuildError(f"{manifest} is missing")
+        raise BundleError(f"{manifest} is missing")
     files = {}
     for line in manifest.read_text().splitlines():
         if not line.strip():
@@ -74,9 +51,9 @@ def verified(root: Path, data_root: Path, manifest_name: str) -> dict:
         rel = rel.lstrip("*")
         path = data_root / rel
         if not path.is_file():
-            raise BuildError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data)")
+            raise BundleError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data)")
         if sha256(path) != digest:
-            raise BuildError(f"{path} does not match its checksum in {manifest_name}: run python -m hw3 data again")
+            raise BundleError(f"{path} does not match its checksum in {manifest_name}: run python -m hw3 data again")
         files[f"datasets/{rel}"] = path
     return files
 
@@ -94,11 +71,11 @@ def dataset_files(root: Path, data_root: Path, lfw: str = "ship") -> dict:
         from autograder.grade.prepare import prepare
         derived, warnings = prepare()
         if warnings:
-            raise BuildError("; ".join(warnings))
+            raise BundleError("; ".join(warnings))
         for path in derived:
             files[f"datasets/{Path(path).relative_to(data_root).as_posix()}"] = Path(path)
     elif lfw != "download":
-        raise BuildError(f"--lfw must be ship or download, not {lfw!r}")
+        raise BundleError(f"--lfw must be ship or download, not {lfw!r}")
     return files
 
 
@@ -106,7 +83,7 @@ def run_autograder_script(isolation: str = "auto") -> bytes:
     """run_autograder with the instructor's choice of sandbox as its default (see autograder.grade.sandbox)."""
     from autograder.grade.sandbox import MODES
     if isolation not in ("auto", *MODES):
-        raise BuildError(f"--isolation must be auto or one of {', '.join(MODES)}, not {isolation!r}")
+        raise BundleError(f"--isolation must be auto or one of {', '.join(MODES)}, not {isolation!r}")
     text = (TEMPLATES / "run_autograder").read_text()
     return text.replace("ISOLATION=${HW3_ISOLATION:-auto}", f"ISOLATION=${{HW3_ISOLATION:-{isolation}}}").encode()
 
@@ -117,7 +94,7 @@ def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = No
     from hw3.datasets import data_root as default_data_root
     tests_dir = Path(tests_dir or root / "tests")
     if not (tests_dir / "conftest.py").is_file():
-        raise BuildError(f"{tests_dir} has no conftest.py: not a tests folder")
+        raise BundleError(f"{tests_dir} has no conftest.py: not a tests folder")
     chosen = {
         "setup.sh": TEMPLATES / "setup.sh",
         "run_autograder": run_autograder_script(isolation),
@@ -133,71 +110,19 @@ def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = No
     chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw))
     for rel, path in chosen.items():
         if not isinstance(path, bytes) and not Path(path).is_file():
-            raise BuildError(f"{path} is missing (needed as {rel} in the zip)")
+            raise BundleError(f"{path} is missing (needed as {rel} in the zip)")
     return chosen
 
 
-def read(member) -> bytes:
-    return member if isinstance(member, bytes) else Path(member).read_bytes()
-
-
-def check_output(output: Path) -> Path:
-    """Fail early, with a clear message, if a zip could not be written at ``output``."""
-    output = Path(output).expanduser().absolute()
-    if output.is_dir():
-        raise BuildError(f"{output} is a folder; name the zip file to write, e.g. {output / 'autograder.zip'}")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
-    return output
-
-
-def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograder")) -> Path:
-    """Write the members into ``output`` atomically, with fixed timestamps and permissions."""
-    output = check_output(output)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-    except OSError as error:
-        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in sorted(chosen):
-                info = zipfile.ZipInfo(name, EPOCH)
-                info.external_attr = (0o100755 if name in executable else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED
-                archive.writestr(info, read(chosen[name]))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return output
-
-
 def build(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, check: bool = True, **options) -> Path:
-    """Write autograder.zip; raises BuildError (and writes nothing) if any member would leak the solution
+    """Write autograder.zip; raises BundleError (and writes nothing) if any member would leak the solution
     (``check=False`` skips that check: for tests that examine the leak check separately)."""
     check_output(output)
     chosen = members(root, **options)
     leaks = find_leaks({name: read(m) for name, m in chosen.items() if not name.endswith(STORED)}) if check else []
     if leaks:
-        raise BuildError("refusing to build: solution code would ship in the zip:\n  " + "\n  ".join(leaks[:20]))
+        raise BundleError("refusing to build: solution code would ship in the zip:\n  " + "\n  ".join(leaks[:20]))
     return write_zip(chosen, output)
-
-
-def uncommitted(paths, root: Path = REPO_ROOT) -> list:
-    """Files under ``paths`` that differ from git's HEAD (a bundle built now would not match a commit)."""
-    import subprocess
-    try:
-        run = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root, capture_output=True,
-                             text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line[3:] for line in run.stdout.splitlines()] if run.returncode == 0 else []
 
 
 def configure(parser):
@@ -215,13 +140,11 @@ def configure(parser):
 def run(args) -> int:
     try:
         path = build(args.output, lfw=args.lfw, isolation=args.isolation)
-    except BuildError as error:
+    except BundleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    dirty = uncommitted(["hw3", "tests", "autograder/grade", "autograder/judge", "autograder/build", "requirements.txt", "pyproject.toml"])
-    if dirty:
-        print(f"warning: built from uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
-              file=sys.stderr)
+    warn_uncommitted(["hw3", "tests", "autograder/grade", "autograder/judge", "autograder/build", "requirements.txt",
+                      "pyproject.toml"], "built from")
     with zipfile.ZipFile(path) as archive:
         count = len(archive.namelist())
         hidden = sum(n.startswith("tests/hidden/") for n in archive.namelist())

@@ -199,7 +199,7 @@ def configure(parser):
                         help="run nothing: report on the runs saved by earlier --json FILEs (e.g. one per problem)")
 
 
-def main(args) -> int:
+def run(args) -> int:
     if args.from_json:
         runs = [run for path in args.from_json for run in json.loads(path.read_text())["runs"]]
         report = markdown(summarize(runs), runs, " ; ".join(json.loads(p.read_text()).get("command", str(p))

@@ -8,8 +8,8 @@ from autograder.grade import cli
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.grade", description=__doc__.splitlines()[0])
-    cli.configure_grade(parser)
-    return cli.run_grade(parser.parse_args(argv))
+    cli.configure(parser)
+    return cli.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Command-line layer of ``grade`` and ``grade-all`` (used by ``python -m autograder`` and by
-``python -m autograder.grade``, which is what run_autograder calls on Gradescope)."""
+"""Command-line layer of ``grade`` (used by ``python -m autograder grade`` and by ``python -m autograder.grade``,
+which is what run_autograder calls on Gradescope); its options shared with ``grade-all`` (autograder/grade_all/)."""
 import argparse
 import json
 import sys
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, TESTS_DIR, GradeError, SubmissionError,
                               grade, sandbox)
-from autograder.grade.results import safe_text
 
 
 def safe_console():
@@ -19,7 +18,8 @@ def safe_console():
             pass
 
 
-def _common(parser):
+def add_common_options(parser):
+    """The options of both grade and grade-all: which tests, the limits, the sandbox, the leaderboard."""
     parser.add_argument("-k", metavar="EXPR", dest="keyword",
                         help="only the tests matching this pytest -k expression (e.g. 'gan', 'not training')")
     parser.add_argument("-m", metavar="MARKEXPR", dest="markexpr",
@@ -40,18 +40,18 @@ def _common(parser):
                              "verification accuracy (off unless given)")
 
 
-def configure_grade(parser):
+def configure(parser):
     parser.add_argument("submission", metavar="SUBMISSION", nargs="?",
                         help="a folder or .zip holding any of cnn.py, contrastive.py, cvae.py, gan.py")
     parser.add_argument("-o", "--output", metavar="RESULTS_JSON", type=Path,
                         help="write Gradescope's results.json here (atomically)")
-    _common(parser)
+    add_common_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the total")
     parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)  # grade-all's shared test list
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)       # grade-all: submission and output
 
 
-def run_grade(args) -> int:
+def run(args) -> int:
     safe_console()
     if args.time_limit <= 0 or args.memory_mb < 0:
         print("error: --time-limit must be positive and --memory-mb at least 0", file=sys.stderr)
@@ -79,47 +79,4 @@ def run_grade(args) -> int:
             print(f"  log: {line}")
         print(f"\n{report.score:g} points in {report.seconds:.0f} s" +
               (f"; results written to {args.output}" if args.output else " (-o FILE writes Gradescope results)"))
-    return 0
-
-
-def configure_grade_all(parser):
-    parser.add_argument("folder", metavar="FOLDER", help="one subfolder or .zip per student")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", type=Path, default=Path("grades"),
-                        help="gradebook.csv, results/STUDENT.json and logs/ go here (default: grades/)")
-    parser.add_argument("-j", "--jobs", type=int, default=2, help="students graded in parallel (default 2)")
-    parser.add_argument("--similarity", action="store_true",
-                        help="also compare the submissions for copied code: OUTDIR/similarity/report.html, pairs.csv")
-    parser.add_argument("--similarity-source", metavar="[LABEL=]PATH", action="append", default=[],
-                        help="with --similarity: an extra source compared with every submission (e.g. solution/)")
-    _common(parser)
-
-
-def run_grade_all(args) -> int:
-    safe_console()
-    from autograder.grade.batch import grade_all
-    try:
-        rows = grade_all(args.folder, args.output, jobs=args.jobs, tests_dir=args.tests, keyword=args.keyword,
-                         markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb,
-                         isolation=args.isolation, board=args.leaderboard)
-    except (GradeError, SubmissionError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    graded = [row for row in rows if row["status"] != "missing"]
-    errors = sum(not row["status"].startswith("graded") for row in graded)
-    flagged = sum(bool(row["regrade"]) for row in graded)
-    notes = sum(bool(row["note"]) and not row["attributed"] for row in rows)
-    print(f"{len(graded)} row(s) graded ({errors} with errors, {flagged} flagged for regrade, {notes} not "
-          f"attributed to a student: see their note): {args.output / 'gradebook.csv'}, "
-          f"{args.output / 'canvas.csv'}")
-    if args.similarity:
-        from autograder import similarity
-        try:
-            pairs = similarity.compare(args.folder, sources=similarity.parse_sources(args.similarity_source),
-                                       exclude=args.output)
-            report, _ = similarity.write_report(pairs, args.output / "similarity")
-        except similarity.SimilarityError as error:
-            print(f"error: similarity: {error}", file=sys.stderr)
-            return 1
-        top = f"; most similar: {pairs[0].problem} {pairs[0].a} - {pairs[0].b} {pairs[0].similarity:.0%}" if pairs else ""
-        print(f"similarity: {len(pairs)} pairs compared: {report}{safe_text(top, 300, one_line=True)}")
     return 0

@@ -6,7 +6,7 @@ data), setup.sh, requirements.txt, pyproject.toml, .gitignore, handout/ and READ
 own (templates/README.md: the repository's README is the staff's).
 
 Never: solution/, autograder/, hidden tests, benchmarks, fetched data. Every member is checked by
-:mod:`autograder.build.leaks` before anything is written; a bundle that would leak is not written.
+:mod:`autograder.bundle.leaks` before anything is written; a bundle that would leak is not written.
 """
 import os
 import shutil
@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from autograder import REPO_ROOT, assign
-from autograder.build import BuildError, check_output, read, tree, write_zip
-from autograder.build.leaks import find_leaks
+from autograder.bundle import BundleError, check_output, read, tree, warn_uncommitted, write_zip
+from autograder.bundle.leaks import find_leaks
 
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "hw3-release"
 TOP_FILES = ("setup.sh", "requirements.txt", "pyproject.toml", ".gitignore")
@@ -29,12 +29,12 @@ def members(root: Path = REPO_ROOT) -> dict:
     if root == REPO_ROOT:
         stale = assign.stale_files()
         if stale:
-            raise BuildError(f"starter/ is out of date with solution/ ({', '.join(stale)}): "
+            raise BundleError(f"starter/ is out of date with solution/ ({', '.join(stale)}): "
                              f"run python -m autograder assign first")
     chosen = {name: root / name for name in TOP_FILES if (root / name).is_file()}
     for name in ("setup.sh", "requirements.txt", "pyproject.toml"):
         if name not in chosen:
-            raise BuildError(f"{root / name} is missing")
+            raise BundleError(f"{root / name} is missing")
     chosen["README.md"] = STUDENT_README
     chosen.update({rel: path for rel, path in tree(root, "starter").items() if rel.endswith(".py")})
     chosen.update(tree(root, "hw3"))
@@ -45,7 +45,7 @@ def members(root: Path = REPO_ROOT) -> dict:
             chosen[f"datasets/{path.name}"] = path
     missing = [f"starter/{n}" for n in assign.STUDENT_FILES if f"starter/{n}" not in chosen]
     if missing:
-        raise BuildError(f"the bundle would lack {', '.join(missing)}")
+        raise BundleError(f"the bundle would lack {', '.join(missing)}")
     return chosen
 
 
@@ -53,9 +53,9 @@ def check_folder_output(output: Path) -> Path:
     """Fail early when ``output`` cannot become the bundle folder (replacing only a previous release)."""
     output = Path(output).expanduser().absolute()
     if output.exists() and not output.is_dir():
-        raise BuildError(f"{output} exists and is not a folder")
+        raise BundleError(f"{output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not (output / "starter").is_dir():
-        raise BuildError(f"{output} is a non-empty folder that is not a previous release: choose another -o")
+        raise BundleError(f"{output} is a non-empty folder that is not a previous release: choose another -o")
     return output
 
 
@@ -66,7 +66,7 @@ def write_folder(chosen: dict, output: Path) -> Path:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     except OSError as error:
-        raise BuildError(f"cannot write {output}: {error.strerror or error}") from None
+        raise BundleError(f"cannot write {output}: {error.strerror or error}") from None
     try:
         for rel, source in chosen.items():
             dest = tmp / rel
@@ -96,7 +96,7 @@ def release(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT, check: bool =
     chosen = members(root)
     leaks = find_leaks({name: read(path) for name, path in chosen.items()}) if check else []
     if leaks:
-        raise BuildError("refusing to release: solution code would ship:\n  " + "\n  ".join(leaks[:20]))
+        raise BundleError("refusing to release: solution code would ship:\n  " + "\n  ".join(leaks[:20]))
     if is_zip:
         return write_zip(chosen, Path(output), executable=EXECUTABLE)
     return write_folder(chosen, Path(output))
@@ -110,15 +110,11 @@ def configure(parser):
 def run(args) -> int:
     try:
         path = release(args.output)
-    except BuildError as error:
+    except (BundleError, assign.AssignError) as error:  # a malformed solution file: starter/ cannot be checked
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from autograder.build import uncommitted
-    dirty = uncommitted(["starter", "hw3", "tests", "handout", "datasets", *TOP_FILES,
-                         str(STUDENT_README.relative_to(REPO_ROOT))])
-    if dirty:
-        print(f"warning: released uncommitted files ({', '.join(dirty[:5])}{', ...' if len(dirty) > 5 else ''})",
-              file=sys.stderr)
+    warn_uncommitted(["starter", "hw3", "tests", "handout", "datasets", *TOP_FILES,
+                      str(STUDENT_README.relative_to(REPO_ROOT))], "released")
     print(f"wrote the student bundle {path}\n"
           f"  Students: ./setup.sh, then pytest tests/ (see README.md and handout/).")
     return 0

@@ -3,7 +3,7 @@
     python -m autograder.validate.try_variant cnn NAME            # all of Problem 1's tests
     python -m autograder.validate.try_variant cnn NAME -m "not training"
 """
-from autograder.validate import Variant
+from autograder.validate.variants import Variant
 
 EINSUM = 'y = torch.einsum("ncijpq,fcpq->nfij", windows, weight)'
 BIAS = "        y = y + bias.view(1, -1, 1, 1)\n"

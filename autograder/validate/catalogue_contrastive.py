@@ -6,7 +6,7 @@ each correct one must keep full marks. Check one with
 ``python -m autograder.validate.try_variant contrastive NAME`` (add ``-m "not training"`` for the
 fast tests only).
 """
-from autograder.validate import Variant
+from autograder.validate.variants import Variant
 
 LABEL = "        label = label.reshape(-1).to(output1.dtype)  # (N,): (N, 1) must not broadcast to (N, N)\n"
 DISTANCE = "torch.linalg.vector_norm(output1 - output2, dim=1)"

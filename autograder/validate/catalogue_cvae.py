@@ -3,7 +3,7 @@
     python -m autograder.validate.try_variant cvae NAME            # all of Problem 3's tests
     python -m autograder.validate.try_variant cvae NAME -m "not training"
 """
-from autograder.validate import Variant
+from autograder.validate.variants import Variant
 
 ONE_HOT = "    return out.scatter_(1, labels.view(-1, 1), 1.0)\n"
 ENCODE = "        h = F.relu(self.fc1(torch.cat([x, one_hot(y, self.num_classes).to(x)], dim=1)))\n"

@@ -3,7 +3,7 @@
     python -m autograder.validate.try_variant gan NAME            # all of Problem 4's tests
     python -m autograder.validate.try_variant gan NAME -m "not training"
 """
-from autograder.validate import Variant
+from autograder.validate.variants import Variant
 
 NOISE = "    return torch.rand(batch_size, dim) * 2 - 1\n"
 SEED = "    if seed is not None:\n        torch.manual_seed(seed)\n"

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.validate import catalogue, materialize
+from autograder.validate.variants import catalogue, materialize
 
 
 def main(argv):

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT, SOLUTION_DIR, STARTER_DIR, build, release
-from autograder.build.leaks import find_leaks, solution_only_lines
+from autograder.bundle import BundleError
+from autograder.bundle.leaks import find_leaks, solution_only_lines
 from autograder.grade.results import PROBLEMS, validate
 
 # Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
@@ -87,7 +88,7 @@ def test_build_refuses_to_ship_solution_code(tmp_path):
     shutil.copytree(REPO_ROOT / "tests", tests, ignore=shutil.ignore_patterns("__pycache__", "project"))
     (tests / "helpers.py").write_text((SOLUTION_DIR / "gan.py").read_text())  # a reference copied into the tests
     output = tmp_path / "autograder.zip"
-    with pytest.raises(build.BuildError, match="solution code would ship"):
+    with pytest.raises(BundleError, match="solution code would ship"):
         build.build(output, tests_dir=tests, lfw="download")
     assert not output.exists()
 
@@ -98,9 +99,9 @@ def test_build_and_release_refuse_solution_code_by_default(tmp_path, monkeypatch
     import autograder.release as release_module
     monkeypatch.setattr(build_module, "find_leaks", lambda members: ["tests/x.py:1-3: solution code"])
     monkeypatch.setattr(release_module, "find_leaks", lambda members: ["tests/x.py:1-3: solution code"])
-    with pytest.raises(build.BuildError, match="refusing to build"):
+    with pytest.raises(BundleError, match="refusing to build"):
         build.build(tmp_path / "a.zip", lfw="download")
-    with pytest.raises(build.BuildError, match="refusing to release"):
+    with pytest.raises(BundleError, match="refusing to release"):
         release.release(tmp_path / "bundle")
     assert not (tmp_path / "a.zip").exists() and not (tmp_path / "bundle").exists()
 
@@ -304,7 +305,7 @@ def test_release_to_a_zip_and_bad_outputs(tmp_path):
     assert "starter/gan.py" in names and not [n for n in names if n.startswith(("solution/", "tests/hidden/"))]
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "precious.txt").write_text("keep me")
-    with pytest.raises(build.BuildError, match="not a previous release"):
+    with pytest.raises(BundleError, match="not a previous release"):
         release.release(tmp_path / "occupied", check=False)
     assert (tmp_path / "occupied" / "precious.txt").read_text() == "keep me"
     (tmp_path / "file").write_text("")

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from autograder import REPO_ROOT, flakiness
-from autograder.validate import Variant, runner
+from autograder.validate import runner
+from autograder.validate.variants import Variant
 from autograder.validate.tricks import TRICKS
 from hw3 import testing
 
