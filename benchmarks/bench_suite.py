@@ -62,7 +62,7 @@ def pytest_run(label, files, fast: bool, impl: str, work: Path) -> dict:
     outcomes = work / f"{label}.jsonl"
     argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, "-p", "no:cacheprovider", "-q",
             "-m", "not training and not gpu" if fast else "not gpu",
-            "-p", "autograder.validate.outcomes", "--hw3-outcomes", str(outcomes)]
+            "-p", "autograder.flakiness.outcome_log", "--hw3-outcomes", str(outcomes)]
     env = dict(os.environ, TQDM_DISABLE="1", MPLBACKEND="Agg")
     result = measure(argv, env)
     tests = [json.loads(line) for line in outcomes.read_text().splitlines()] if outcomes.is_file() else []

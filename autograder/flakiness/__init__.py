@@ -58,7 +58,7 @@ def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None,
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, "-m", f"({markexpr}) and not gpu",
-            "-p", "autograder.validate.outcomes", "--hw3-outcomes", str(outcomes), "-p", "no:cacheprovider",
+            "-p", "autograder.flakiness.outcome_log", "--hw3-outcomes", str(outcomes), "-p", "no:cacheprovider",
             "-q", "--no-header", "-W", "ignore::pytest.PytestUnknownMarkWarning"]
     if not timeouts:  # seed robustness, not speed (bench_suite.py measures time): load must not fail a run
         argv += ["-p", "no:timeout"]

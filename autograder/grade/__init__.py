@@ -33,7 +33,7 @@ from autograder.grade.plugin import Verdicts
 from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, check_writable, from_spec,
                                       grader_version, gradescope_results, markdown_summary, number_tests,
                                       safe_text, summary_table, totals, truncate, write_json_atomically)
-from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, collect
+from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, copy_student_files
 from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
@@ -561,7 +561,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
     work = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
     try:
         work.chmod(0o711)  # sandboxed processes may pass through, not list
-        found = collect(submission, work / "submission")
+        found = copy_student_files(submission, work / "submission")
         sources = {name: path.read_bytes() for name, path in found.files.items()}
         shutil.rmtree(work / "submission")  # from here on the submission exists only in this process
         if manifest is None:

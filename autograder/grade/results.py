@@ -300,7 +300,7 @@ def grader_version(test_files=()) -> str:
     return f"{version}+{digest.hexdigest()[:12]}"
 
 
-def validate(results: dict) -> list:
+def schema_errors(results: dict) -> list:
     """Problems with a results dict's shape (empty when it is a valid Gradescope results file)."""
     problems = []
     if not isinstance(results, dict):

@@ -152,7 +152,7 @@ def scan_zip(archive: zipfile.ZipFile, notes: list) -> dict:
     return candidates
 
 
-def collect(submission, dest: Path) -> Submission:
+def copy_student_files(submission, dest: Path) -> Submission:
     """Copy the student files of ``submission`` (folder or .zip) into ``dest`` (created)."""
     source = Path(submission).expanduser()
     if not source.exists():

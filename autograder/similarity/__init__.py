@@ -11,7 +11,7 @@ functions match function by function). The starter's file and the handout's Pyth
 year's class) are compared with every submission but not with each other, so a submission that copied
 the solution shows up as a pair with ``source:solution``.
 
-The submissions are read the way the grader reads them (``autograder.grade.submission.collect``: a
+The submissions are read the way the grader reads them (``autograder.grade.submission.copy_student_files``: a
 folder or zip per student, the four files found at its top or in one folder, bounded), and nothing of
 them runs.
 """
@@ -102,7 +102,7 @@ def boilerplate_hashes(problem: str, starter: Path, handout_text: str):
 def read_submissions(folder, exclude=None, log=None) -> dict:
     """{student: {problem: source text}} for each subfolder or .zip of ``folder``."""
     from autograder.grade.batch import submissions
-    from autograder.grade.submission import SubmissionError, collect
+    from autograder.grade.submission import SubmissionError, copy_student_files
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise SimilarityError(f"submissions folder {folder} does not exist or is not a folder")
@@ -110,7 +110,7 @@ def read_submissions(folder, exclude=None, log=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="hw3-similarity-") as tmp:
         for number, (student, path) in enumerate(submissions(folder, exclude).items()):
             try:
-                sub = collect(path, Path(tmp) / str(number))
+                sub = copy_student_files(path, Path(tmp) / str(number))
             except SubmissionError as error:
                 if log:
                     log(f"{safe_text(student, 200, one_line=True)}: skipped ({error})")
@@ -121,10 +121,10 @@ def read_submissions(folder, exclude=None, log=None) -> dict:
 
 def read_source(path) -> dict:
     """{problem: source text} of an extra source (a folder or .zip laid out like a submission)."""
-    from autograder.grade.submission import SubmissionError, collect
+    from autograder.grade.submission import SubmissionError, copy_student_files
     with tempfile.TemporaryDirectory(prefix="hw3-similarity-source-") as tmp:
         try:
-            sub = collect(Path(path).expanduser(), Path(tmp) / "source")
+            sub = copy_student_files(Path(path).expanduser(), Path(tmp) / "source")
         except SubmissionError as error:
             raise SimilarityError(f"source {path}: {error}") from None
         return {name[:-3]: p.read_text(errors="replace") for name, p in sub.files.items()}

@@ -62,7 +62,7 @@ class Case:
 
 
 @dataclass
-class Outcome:
+class CaseOutcome:
     """How a case went."""
     label: str
     problem: str
@@ -140,7 +140,7 @@ def _tests(names: list, limit: int = 8) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def judge(kind: str, stages: list, fast_only: bool = False) -> tuple:
+def verdict_of(kind: str, stages: list, fast_only: bool = False) -> tuple:
     """(verdict, detail) of a case from its graded stages (see stage_points).
 
     solution/correct: every test of every stage earned its full weight. starter: no test earned
@@ -199,11 +199,11 @@ def grade_source(problem: str, source: str, manifest: dict, tests_dir: Path, wor
 
 
 def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = False,
-             baseline=frozenset(), engine: str = "grader", workdir: Path = None) -> Outcome:
+             baseline=frozenset(), engine: str = "grader", workdir: Path = None) -> CaseOutcome:
     """Grade one case as described in this module's docstring. baseline: node ids of the tests the
     solution loses points on (they cannot count as catching a wrong variant)."""
     started = time.monotonic()
-    outcome = Outcome(case.label, case.problem, case.kind, EXPECT[case.kind])
+    outcome = CaseOutcome(case.label, case.problem, case.kind, EXPECT[case.kind])
     if case.source is None:
         outcome.verdict, outcome.detail, outcome.points = PATCH_ERROR, case.error, "-"
         return outcome
@@ -226,7 +226,7 @@ def run_case(case: Case, manifest: dict, tests_dir: Path, fast_only: bool = Fals
         outcome.stages.append(stage_points(stage, results, seconds, baseline if case.kind == "wrong" else ()))
         if case.kind == "wrong" and outcome.stages[-1]["lost"]:
             break  # caught: the training tests need not run
-    outcome.verdict, outcome.detail = judge(case.kind, outcome.stages, fast_only)
+    outcome.verdict, outcome.detail = verdict_of(case.kind, outcome.stages, fast_only)
     outcome.points = points_text(outcome.stages)
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -290,7 +290,7 @@ def table(outcomes: list) -> str:
     return "\n".join([line(header), line(tuple("-" * w for w in widths) + ("-" * 6,))] + [line(r) for r in rows])
 
 
-def collect(tests_dir: Path, problems) -> dict:
+def problem_manifest(tests_dir: Path, problems) -> dict:
     """The grader's manifest of the given problems' test files only (a broken test file of another
     problem does not stop validating this one)."""
     import autograder.grade as grader
@@ -336,7 +336,7 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
              tests_dir: Path = None,
              solution_dir: Path = SOLUTION_DIR, starter_dir: Path = STARTER_DIR, variants=None,
              min_wrong: int = MIN_WRONG, min_correct: int = MIN_CORRECT, log=print) -> dict:
-    """Run every case; -> {"outcomes": [Outcome], "checks": [failed check], "failed": bool, "seconds"}."""
+    """Run every case; -> {"outcomes": [CaseOutcome], "checks": [failed check], "failed": bool, "seconds"}."""
     from autograder.grade import TESTS_DIR
     started, load_start = time.monotonic(), round(os.getloadavg()[0], 2)
     if threads:  # the grader passes $OMP_NUM_THREADS on to the test processes (torch's CPU threads)
@@ -344,7 +344,7 @@ def validate(problems=None, *, jobs: int = 1, fast_only: bool = False, threads: 
     tests_dir = Path(tests_dir or TESTS_DIR)
     problems = list(problems or MODULES)
     log(f"validate: collecting the tests in {tests_dir}")
-    manifest = collect(tests_dir, problems)
+    manifest = problem_manifest(tests_dir, problems)
     cases = build_cases(problems, variants, solution_dir, starter_dir)
     checks = problem_checks(problems, manifest, cases, min_wrong, min_correct)
     # The wrong variants of a problem wait for its solution's run: a test the solution loses points

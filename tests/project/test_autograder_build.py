@@ -22,7 +22,7 @@ import pytest
 from autograder import REPO_ROOT, SOLUTION_DIR, STARTER_DIR, build, release
 from autograder.bundle import BundleError
 from autograder.bundle.leaks import find_leaks, solution_only_lines
-from autograder.grade.results import PROBLEMS, validate
+from autograder.grade.results import PROBLEMS, schema_errors
 
 # Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
 pytestmark = pytest.mark.timeout(1200)
@@ -166,7 +166,7 @@ def run_autograder(gradescope, submission_from: Path, args: str) -> dict:
                          env={**env, "HW3_AUTOGRADER_ARGS": args}, cwd="/", timeout=1800)
     assert run.returncode == 0, run.stderr
     results = json.loads((root / "results" / "results.json").read_text())
-    assert validate(results) == [], validate(results)
+    assert schema_errors(results) == [], schema_errors(results)
     return results
 
 
@@ -197,7 +197,7 @@ def test_run_autograder_still_writes_results_when_the_grader_fails(tmp_path):
                          env=clean_env(HW3_AUTOGRADER_ROOT=str(root), HW3_AUTOGRADER_PYTHON="/nonexistent/python"))
     assert run.returncode == 0
     results = json.loads((root / "results" / "results.json").read_text())
-    assert validate(results) == [] and results["score"] == 0 and "contact the course staff" in results["output"]
+    assert schema_errors(results) == [] and results["score"] == 0 and "contact the course staff" in results["output"]
 
 
 # --- the student bundle ---------------------------------------------------------------------------

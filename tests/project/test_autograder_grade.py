@@ -21,7 +21,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import GradeError, SubmissionError, sandbox
-from autograder.grade.results import MAX_TEST_OUTPUT, validate
+from autograder.grade.results import MAX_TEST_OUTPUT, schema_errors
 
 # Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
 pytestmark = pytest.mark.timeout(600)
@@ -133,7 +133,7 @@ def grade(path, suite, manifest, output=None, **options):
     report = grader.grade(path, output, tests_dir=suite, manifest=manifest, **options)
     if output is not None:
         results = json.loads(Path(output).read_text())
-        assert validate(results) == [], validate(results)
+        assert schema_errors(results) == [], schema_errors(results)
         assert results["score"] == pytest.approx(report.score)
     return report
 
@@ -559,7 +559,7 @@ def test_grade_all_writes_a_gradebook(tmp_path, suite):
     assert rows["mallory"][5] == "0.0" and rows["mallory"][7] == "graded"  # its only member pointed outside
     assert "outside the archive" in json.loads((out / "results" / "mallory.json").read_text())["output"]
     for student in rows:
-        assert validate(json.loads((out / "results" / f"{student}.json").read_text())) == []
+        assert schema_errors(json.loads((out / "results" / f"{student}.json").read_text())) == []
 
 
 def test_grade_all_bad_input(tmp_path, suite):
@@ -580,5 +580,5 @@ def test_plugin_in_process_results(tmp_path, suite):
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 1  # the partial-credit tests fail
     results = json.loads(out.read_text())
-    assert validate(results) == [] and results["score"] == 100  # gan's partial credit: 5 of 10
+    assert schema_errors(results) == [] and results["score"] == 100  # gan's partial credit: 5 of 10
     assert "points (hw3 autograder)" in run.stdout and re.search(r"gan\s+20 / 25", run.stdout)

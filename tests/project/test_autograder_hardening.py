@@ -22,7 +22,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import GradeError, batch, sandbox
-from autograder.grade.results import safe_text, validate
+from autograder.grade.results import safe_text, schema_errors
 from test_autograder_grade import (GOOD, bad_gan, check_others_intact, grade, manifest, points,  # noqa: F401
                                    run_cli, submission, suite)
 
@@ -130,7 +130,7 @@ def test_a_lone_surrogate_in_a_message_keeps_the_results(tmp_path, suite):
     run = run_cli("grade", submission(tmp_path / "sub", gan), "-o", out, "--tests", suite)
     assert run.returncode == 0, run.stderr
     results = json.loads(out.read_text())
-    assert validate(results) == [] and results["score"] == 95
+    assert schema_errors(results) == [] and results["score"] == 95
     assert "\\udc80" in json.dumps(results)  # shown escaped, not dropped
 
 
@@ -251,7 +251,7 @@ def test_results_are_written_as_each_problem_finishes(tmp_path, suite):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     results = json.loads(out.read_text())
-    assert validate(results) == []
+    assert schema_errors(results) == []
     by_problem = {p: sum(t["score"] for t in results["tests"] if t["tags"][0] == p) for p in ("cnn", "gan")}
     assert by_problem == {"cnn": 25, "gan": 0}
     assert all("regrade" in t["tags"] for t in results["tests"] if t["tags"][0] == "gan")

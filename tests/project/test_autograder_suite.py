@@ -11,7 +11,7 @@ import pytest
 
 from autograder import SOLUTION_DIR, STARTER_DIR
 from autograder import grade as grader
-from autograder.grade.results import PROBLEMS, validate
+from autograder.grade.results import PROBLEMS, schema_errors
 
 # Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
 pytestmark = pytest.mark.timeout(1200)
@@ -47,7 +47,7 @@ def test_only_gan_solved_earns_exactly_the_gan_points(tmp_path, fast_manifest):
     out = tmp_path / "results.json"
     report = grader.grade(folder_of(tmp_path, gan="solution"), out, manifest=fast_manifest)
     results = json.loads(out.read_text())
-    assert validate(results) == []
+    assert schema_errors(results) == []
     assert report.points()["gan"] == maximum(fast_manifest, "gan") > 0
     assert results["score"] == report.score == maximum(fast_manifest, "gan")
     assert all(report.points()[p] == 0 for p in PROBLEMS if p != "gan")
@@ -66,7 +66,7 @@ def test_a_crashing_file_leaves_the_other_problems_intact(tmp_path, fast_manifes
     sources = {"cnn": crash, "contrastive": "solution", "cvae": None, "gan": "solution"}
     out = tmp_path / "results.json"
     report = grader.grade(folder_of(tmp_path, **sources), out, manifest=fast_manifest)
-    assert validate(json.loads(out.read_text())) == []
+    assert schema_errors(json.loads(out.read_text())) == []
     points = report.points()
     assert points["cnn"] == 0 and points["cvae"] == 0
     assert points["contrastive"] == maximum(fast_manifest, "contrastive")
@@ -85,7 +85,7 @@ def test_solution_scores_100_plus_extra_credit(tmp_path):
     out = tmp_path / "results.json"
     report = grader.grade(SOLUTION_DIR, out)
     results = json.loads(out.read_text())
-    assert validate(results) == []
+    assert schema_errors(results) == []
     failed = [(r.nodeid, r.output[:500]) for r in report.results if r.status != "passed" or r.score < r.max_score]
     assert not failed, failed
     points = report.points()

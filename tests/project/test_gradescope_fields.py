@@ -1,5 +1,5 @@
 """Gradescope's richer results fields: the Markdown top-level output, extra_data, the opt-in
-leaderboard fed by hw3.testing.record_metric, and the schema check of each (results.validate).
+leaderboard fed by hw3.testing.record_metric, and the schema check of each (results.schema_errors).
 
 The end-to-end cases grade a small synthetic suite (one visible test per problem, gan's recording
 "judge mean confidence" from the student's own function, a hidden gan test recording another metric)
@@ -15,7 +15,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import leaderboard, sandbox
-from autograder.grade.results import OUTPUT_FORMATS, fenced, grader_version, validate
+from autograder.grade.results import OUTPUT_FORMATS, fenced, grader_version, schema_errors
 from test_worker_boundary import REMOTE_CONFTEST
 
 pytestmark = pytest.mark.timeout(600)
@@ -88,7 +88,7 @@ def results_of(tmp_path, suite, manifest, sub, **options) -> dict:
     out = tmp_path / "results.json"
     report = grader.grade(sub, out, tests_dir=suite, manifest=manifest, remote_problems=PROBLEMS, **options)
     results = json.loads(out.read_text())
-    assert validate(results) == [], validate(results)
+    assert schema_errors(results) == [], schema_errors(results)
     assert results["score"] == pytest.approx(report.score)
     return results
 
@@ -209,17 +209,17 @@ BASE = {"score": 1.0, "execution_time": 1, "output": "", "stdout_visibility": "h
     ({"tests": ["not a test"], "score": 0}, "tests[0] is not a JSON object"),
 ])
 def test_validate_checks_the_optional_fields(change, message):
-    assert validate(BASE) == []
-    problems = validate({**BASE, **change})
+    assert schema_errors(BASE) == []
+    problems = schema_errors({**BASE, **change})
     assert any(message in p for p in problems), problems
 
 
 def test_validate_accepts_every_documented_format_and_a_full_leaderboard():
     for fmt in OUTPUT_FORMATS:
-        assert validate({**BASE, "output_format": fmt, "test_output_format": fmt, "test_name_format": fmt}) == []
+        assert schema_errors({**BASE, "output_format": fmt, "test_output_format": fmt, "test_name_format": fmt}) == []
     board = [{"name": "Accuracy", "value": 0.926}, {"name": "Time", "value": 15.1, "order": "asc"},
              {"name": "Stars", "value": "*****"}]
-    assert validate({**BASE, "leaderboard": board, "extra_data": {"seed": 0}, "visibility": "after_due_date"}) == []
+    assert schema_errors({**BASE, "leaderboard": board, "extra_data": {"seed": 0}, "visibility": "after_due_date"}) == []
 
 
 def test_board_of_and_entries():

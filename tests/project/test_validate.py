@@ -100,24 +100,24 @@ def test_judge_full_marks_and_zero():
     full = runner.stage_points("full", [fake("1.1", 20, 20), fake("1.2", 5, 5)])
     partial = runner.stage_points("full", [fake("1.1", 20, 20), fake("1.2", 2.5, 5)])
     zero = runner.stage_points("full", [fake("1.1", 0, 20), fake("1.2", 0, 5)])
-    assert runner.judge("solution", [full]) == (runner.OK, "")
-    assert runner.judge("correct", [partial])[0] == runner.WRONG and "1.2" in runner.judge("correct", [partial])[1]
-    assert runner.judge("starter", [zero]) == (runner.OK, "")
-    assert runner.judge("starter", [partial])[0] == runner.WRONG
+    assert runner.verdict_of("solution", [full]) == (runner.OK, "")
+    assert runner.verdict_of("correct", [partial])[0] == runner.WRONG and "1.2" in runner.verdict_of("correct", [partial])[1]
+    assert runner.verdict_of("starter", [zero]) == (runner.OK, "")
+    assert runner.verdict_of("starter", [partial])[0] == runner.WRONG
     # the starter must fail by "not implemented", not by an import error or a skip
     broken = runner.stage_points("full", [fake("1.1", 0, 20, output="ImportError: cannot import name 'x'")])
-    assert runner.judge("starter", [broken]) == (
+    assert runner.verdict_of("starter", [broken]) == (
         runner.WRONG, "failed for another reason than 'not implemented': 1.1 (ImportError: cannot import name 'x')")
-    assert runner.judge("wrong", [partial]) == (runner.OK, "caught by 1.2")
-    assert runner.judge("wrong", [full])[0] == runner.WRONG
-    assert runner.judge("solution", [])[0] == runner.WRONG  # no tests ran: never a pass
+    assert runner.verdict_of("wrong", [partial]) == (runner.OK, "caught by 1.2")
+    assert runner.verdict_of("wrong", [full])[0] == runner.WRONG
+    assert runner.verdict_of("solution", [])[0] == runner.WRONG  # no tests ran: never a pass
 
 
 def test_a_trick_must_earn_nothing_and_every_problem_gets_every_trick(tmp_path):
     zero = runner.stage_points("full", [fake("1.1", 0, 20, output="AssertionError: expected 3, got 0")])
     some = runner.stage_points("full", [fake("1.1", 0, 20), fake("1.2", 0.5, 5, passed=False)])
-    assert runner.judge("trick", [zero]) == (runner.OK, "")  # any failure message will do
-    assert runner.judge("trick", [some]) == (runner.WRONG, "earned points in 1.2")
+    assert runner.verdict_of("trick", [zero]) == (runner.OK, "")  # any failure message will do
+    assert runner.verdict_of("trick", [some]) == (runner.WRONG, "earned points in 1.2")
     (tmp_path / "gan.py").write_text("def f():\n    raise NotImplementedError\n")
     cases = [c for c in runner.build_cases(["gan"], None, starter_dir=tmp_path) if c.kind == "trick"]
     assert [c.label for c in cases] == [f"gan/trick-{t.name}" for t in TRICKS]
@@ -128,21 +128,21 @@ def test_a_trick_must_earn_nothing_and_every_problem_gets_every_trick(tmp_path):
 
 def test_judge_partial_credit_and_extra_credit():
     # partial credit below the weight loses points even though nothing raised
-    assert runner.judge("wrong", [runner.stage_points("full", [fake("1.1", 19.5, 20, passed=True)])])[0] == runner.OK
+    assert runner.verdict_of("wrong", [runner.stage_points("full", [fake("1.1", 19.5, 20, passed=True)])])[0] == runner.OK
     # a starter that earns partial credit on a failed test is a wrong verdict
-    assert runner.judge("starter", [runner.stage_points("full", [fake("1.1", 1, 20, passed=False)])])[0] == runner.WRONG
+    assert runner.verdict_of("starter", [runner.stage_points("full", [fake("1.1", 1, 20, passed=False)])])[0] == runner.WRONG
     # extra credit counts for the verdicts and is shown apart
     stage = runner.stage_points("full", [fake("1.1", 20, 20), fake("1.9", 0, 2, extra=True)])
-    assert runner.judge("solution", [stage])[0] == runner.WRONG
+    assert runner.verdict_of("solution", [stage])[0] == runner.WRONG
     assert runner.points_text([stage]) == "20/20 +0/2 EC"
 
 
 def test_judge_fast_only():
     fast = runner.stage_points("fast", [fake("1.1", 20, 20)])
-    assert runner.judge("wrong", [fast], fast_only=True)[0] == runner.NOT_CAUGHT_FAST
-    assert not runner.Outcome("x", "gan", "wrong", "loses points", verdict=runner.NOT_CAUGHT_FAST).failed
+    assert runner.verdict_of("wrong", [fast], fast_only=True)[0] == runner.NOT_CAUGHT_FAST
+    assert not runner.CaseOutcome("x", "gan", "wrong", "loses points", verdict=runner.NOT_CAUGHT_FAST).failed
     training = runner.stage_points("training", [fake("1.2", 0, 5)])
-    assert runner.judge("wrong", [fast, training]) == (runner.OK, "caught by 1.2 (training)")
+    assert runner.verdict_of("wrong", [fast, training]) == (runner.OK, "caught by 1.2 (training)")
     assert runner.points_text([fast, training]) == "20/20 fast + 0/5 training"
     assert runner.points_text([fast]) == "20/20 (fast)"
 
@@ -151,9 +151,9 @@ def test_a_test_the_solution_fails_catches_nothing():
     results = [fake("1.1", 20, 20), fake("1.2", 0, 5)]
     flaky = {"tests/test_gan.py::t1.2"}  # the solution lost points on 1.2 too
     stage = runner.stage_points("full", results, ignore=flaky)
-    verdict, detail = runner.judge("wrong", [stage])
+    verdict, detail = runner.verdict_of("wrong", [stage])
     assert verdict == runner.WRONG and "only in 1.2, which the solution fails too" in detail
-    assert runner.judge("wrong", [runner.stage_points("full", results)])[0] == runner.OK
+    assert runner.verdict_of("wrong", [runner.stage_points("full", results)])[0] == runner.OK
 
 
 def test_problem_checks_weights_and_catalogue_size():

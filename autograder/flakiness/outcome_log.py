@@ -1,6 +1,6 @@
 """pytest plugin for the instructor's measurement runs (flakiness, suite benchmark) on trusted code.
 
-``-p autograder.validate.outcomes --hw3-outcomes FILE`` appends one JSON line per finished test to
+``-p autograder.flakiness.outcome_log --hw3-outcomes FILE`` appends one JSON line per finished test to
 FILE: {"test": nodeid, "outcome": passed|failed|skipped, "seconds": setup + call + teardown, "message": the
 failure's first line}. Not used by the grader.
 """
@@ -14,7 +14,9 @@ def pytest_addoption(parser):
                                             help="append each test's outcome as a JSON line to FILE")
 
 
-class Outcomes:
+class OutcomeLog:
+    """Appends each finished test's outcome to a JSON-lines file."""
+
     def __init__(self, path):
         self.path = path
         self.current = {}
@@ -42,4 +44,4 @@ class Outcomes:
 def pytest_configure(config):
     path = config.getoption("--hw3-outcomes")
     if path:
-        config.pluginmanager.register(Outcomes(path), "hw3-outcomes")
+        config.pluginmanager.register(OutcomeLog(path), "hw3-outcomes")
