@@ -266,21 +266,12 @@ def run(args):
 # that handout section 3.4 prescribes (never the student's code) and measures it with its own test
 # set, noise and labels (``measure_trained``).
 
-def train_for_judge(cvae, iterations, batch_size=128, lr=LEARNING_RATE, latent_dim=LATENT_DIM, seed=0,
-                    threads=1):
-    """Worker side of the training tests: ``train_cvae`` on ``threads`` CPU threads, then the trained
-    CVAE as data. Returns a dict: ``state`` ({name: tensor}, the trained state_dict on the CPU),
-    ``model`` (the trained CVAE itself: a handle on the judge's side), ``losses`` and ``seconds``.
-
-    One thread: this small fully connected model gains little from a second one, and on a busy
-    machine two threads that wait for each other at every operation ran more than 4x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        result = train_cvae(cvae, iterations, batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
-                            show_progress=False)
-    finally:
-        torch.set_num_threads(previous)
+def train_for_judge(cvae, iterations, batch_size=128, lr=LEARNING_RATE, latent_dim=LATENT_DIM, seed=0):
+    """Worker side of the training tests: ``train_cvae``, then the trained CVAE as data. Returns a
+    dict: ``state`` ({name: tensor}, the trained state_dict on the CPU), ``model`` (the trained CVAE
+    itself: a handle on the judge's side), ``losses`` and ``seconds``."""
+    result = train_cvae(cvae, iterations, batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
+                        show_progress=False)
     model = result["model"]
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     return dict(state=state, model=model, losses=[float(v) for v in result["losses"]], seconds=result["seconds"])

@@ -34,7 +34,7 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, 
                                       grader_version, gradescope_results, markdown_summary, number_tests,
                                       safe_text, summary_table, totals, truncate, write_json_atomically)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, copy_student_files
-from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS
+from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS, THREAD_POLICY
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
 TESTS_DIR = SOURCE_ROOT / "tests"
@@ -123,7 +123,7 @@ def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None
         "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
         "XDG_CACHE_HOME": str(home / ".cache"), "TORCH_HOME": str(home / ".cache" / "torch"),
         "CUDA_VISIBLE_DEVICES": "", "MALLOC_ARENA_MAX": "2", "TQDM_DISABLE": "1",
-        "HW3_IMPL": str(impl_dir),
+        "HW3_IMPL": str(impl_dir), **THREAD_POLICY,
     }
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
         if os.environ.get(name):

@@ -7,7 +7,7 @@ the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 from hw3.impl import JUDGE_ENV_VAR
 
 __all__ = ["JUDGE_ONLY_DATA", "PREFIX_ENV", "REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule",
-           "StudentError"]
+           "StudentError", "THREAD_POLICY"]
 
 # JSON list: the command the grader runs the worker under (its sandbox). Set only in a judge process,
 # which hw3.impl.load then refuses to import student code into.
@@ -22,6 +22,12 @@ JUDGE_ONLY_DATA = (
     "MNIST/raw/t10k-labels-idx1-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte.gz",
     "lfw", "cache",
 )
+
+# How torch's OpenMP threads wait, in the worker and (set by the grader) the judge: they sleep as soon
+# as an operation ends instead of spinning. Spinning threads that wait for each other at every
+# operation made training 3-4x slower on a machine busy with other work (one grading beside another);
+# asleep they cost little when idle (benchmarks/RESULTS-grader.md, "One thread policy").
+THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
 # boundary); the grader runs their pytest outside the sandbox and only the worker inside it.

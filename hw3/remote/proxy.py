@@ -28,7 +28,7 @@ import weakref
 import torch
 
 from hw3 import REPO_ROOT, impl
-from hw3.remote import PREFIX_ENV, codec
+from hw3.remote import PREFIX_ENV, THREAD_POLICY, codec
 from hw3.remote.codec import HANDLE_KEY, RemoteError
 
 DEFAULT_TIMEOUT = 300.0      # seconds one request may take
@@ -63,8 +63,9 @@ def default_launcher(argv: list) -> list:
 
 
 def worker_env() -> dict:
-    """This environment, with the hw3 package first on the worker's import path."""
-    env = dict(os.environ)
+    """This environment, with the hw3 package first on the worker's import path and torch's threads
+    waiting as THREAD_POLICY says (unless this environment says otherwise)."""
+    env = {**THREAD_POLICY, **os.environ}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 

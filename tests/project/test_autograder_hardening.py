@@ -341,7 +341,8 @@ def test_grade_all_divides_the_cores():
     assert len(slots) == 2 and all(slots) and set().union(*slots) <= cores
     if len(cores) >= 2:
         assert not slots[0] & slots[1]
-    assert grader.base_env(Path("/tmp/nowhere-home"), Path("/tmp/impl"), cores=1)["OMP_NUM_THREADS"] == "1"
+    env = grader.base_env(Path("/tmp/nowhere-home"), Path("/tmp/impl"), cores=1)
+    assert env["OMP_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
 # --- 6. no escape sequence reaches a console or a page -------------------------------------------------
