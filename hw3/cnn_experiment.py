@@ -16,7 +16,6 @@ Outputs, in --out (default runs/cnn):
     summary.json                every deliverable above, the settings and the accuracies
 """
 import inspect
-import json
 import re
 import signal
 import sys
@@ -35,6 +34,7 @@ from hw3 import REPO_ROOT, impl
 from hw3.data import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
+from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
 
 POOLINGS = ("avg", "max")
@@ -47,6 +47,9 @@ KERNEL_SIZES = (5, 7)
 FULL = {"train_samples": 60_000, "test_samples": 10_000, "batch_size": 64, "lr": 5e-3}
 QUICK = {"train_samples": 6_000, "test_samples": 2_000, "batch_size": 32, "lr": 2e-3}
 SMOOTHING = 50  # batches in the running mean of the learning curves
+DELIVERABLES = (  # the writeup's, by output id (hw3/summary.py)
+    Deliverable("Test accuracy for each pooling and kernel size", ("accuracy",)),
+)
 
 
 def train_convnet(cnn, pooling, kernel_size, images, labels, train_samples, batch_size=FULL["batch_size"],
@@ -122,36 +125,26 @@ def cell_name(pooling, kernel_size) -> str:
     return f"{pooling}, {kernel_size}x{kernel_size}"
 
 
-def write_outputs(cells, out: Path, settings: dict) -> dict:
-    """The table, the learning curves and summary.json; returns the summary."""
+def write_outputs(cells, out: Path, settings: dict) -> Path:
+    """The table, the learning curves and summary.json; returns the summary's path."""
     from hw3.plots import save_curves, write_table  # matplotlib: imported where it is used
     header = ["Pooling", "Kernel size", "Test accuracy (%)"]
     rows = [[{"avg": "Average", "max": "Max"}[c["pooling"]], c["kernel_size"], f"{c['test_accuracy']:.2f}"]
             for c in cells]
-    table_md, table_csv = write_table(header, rows, out / "accuracy")
-    figures = {}
+    _, table_csv = write_table(header, rows, out / "accuracy")
+    outputs = {"accuracy": (table_csv, "Test accuracy (%) for each pooling and kernel size")}
     for key, ylabel in (("loss", "training loss"), ("accuracy", "training-batch accuracy (%)")):
         curves = {cell_name(c["pooling"], c["kernel_size"]): running_mean(c["history"][key]) for c in cells}
         path = save_curves(curves, out / f"{key}_curves.png", xlabel="training images seen", ylabel=ylabel,
                            title=f"ConvNet on MNIST: {ylabel} (running mean of {SMOOTHING} batches)",
                            x=cells[0]["history"]["samples"])
-        figures[f"{key}_curves"] = {"path": path.name,
-                                    "caption": f"Learning curves: {ylabel} of each pooling and kernel size"}
-    summary = {
-        "problem": "cnn",
-        "settings": settings,
-        "tables": {"accuracy": {"path": table_md.name, "caption": "Test accuracy (%) for each pooling and "
-                                                                  "kernel size"},
-                   "accuracy_csv": table_csv.name},
-        "figures": figures,
-        "metrics": {
-            "test_accuracy": {f"{c['pooling']}_{c['kernel_size']}": round(c["test_accuracy"], 2) for c in cells},
-            "parameters": {f"k{c['kernel_size']}": c["parameters"] for c in cells},
-            "train_seconds": {f"{c['pooling']}_{c['kernel_size']}": round(c["train_seconds"], 1) for c in cells},
-        },
+        outputs[f"{key}_curves"] = (path, f"Learning curves: {ylabel} of each pooling and kernel size")
+    metrics = {
+        "test_accuracy": {f"{c['pooling']}_{c['kernel_size']}": round(c["test_accuracy"], 2) for c in cells},
+        "parameters": {f"k{c['kernel_size']}": c["parameters"] for c in cells},
+        "train_seconds": {f"{c['pooling']}_{c['kernel_size']}": round(c["train_seconds"], 1) for c in cells},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_summary(out, "cnn", settings, metrics, outputs)
 
 
 def configure(parser):

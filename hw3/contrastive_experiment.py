@@ -22,7 +22,6 @@ Outputs (in --out, default runs/contrastive): mnist_loss_curve.png, mnist_embedd
 mnist_embedding_test.png, mnist_pairs_train.{png,csv,md}, mnist_pairs_test.{png,csv,md},
 mnist_losses.csv, the same with lfw_ for faces, and summary.json.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from hw3.data import load_lfw_images, load_mnist, read_lfw_pairs, read_lfw_peopl
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.plots import save_curves, write_table
+from hw3.summary import Deliverable, write_summary
 from hw3.siamese import (MnistEmbeddingNet, SiameseNetwork, augment_faces, best_threshold, display_pairs,
                          embed, knn_accuracy, make_pairs, pair_distances, plot_embedding, plot_pairs, roc_auc,
                          train_siamese, verification_accuracy)
@@ -51,6 +51,22 @@ EVAL_PAIRS = 2000            # MNIST pairs for the distance / verification metri
 KNN_K = 5
 LFW_PEOPLE_SHOWN = 10
 LFW_PICTURES_SHOWN = 40   # at most, per person
+
+DELIVERABLES = (  # the writeup's, by output id (hw3/summary.py); pairs: a figure and its table
+    Deliverable("MNIST: learning curve of the contrastive loss on training pairs", ("mnist_loss_curve",)),
+    Deliverable("MNIST: embedding of the training set", ("mnist_embedding_train",)),
+    Deliverable("MNIST: embedding of the test set", ("mnist_embedding_test",)),
+    Deliverable("MNIST: distances of 20 pairs from the training set",
+                ("mnist_pairs_train", "mnist_pairs_train_table")),
+    Deliverable("MNIST: distances of 20 pairs from the test set", ("mnist_pairs_test", "mnist_pairs_test_table")),
+    Deliverable("LFW (extra credit): learning curve of the contrastive loss", ("lfw_loss_curve",), True),
+    Deliverable("LFW (extra credit): embedding of the training people", ("lfw_embedding_train",), True),
+    Deliverable("LFW (extra credit): embedding of the test people", ("lfw_embedding_test",), True),
+    Deliverable("LFW (extra credit): distances of 20 pairs from the training people",
+                ("lfw_pairs_train", "lfw_pairs_train_table"), True),
+    Deliverable("LFW (extra credit): distances of 20 pairs from the test people",
+                ("lfw_pairs_test", "lfw_pairs_test_table"), True),
+)
 
 
 # --- MNIST ----------------------------------------------------------------------------------------
@@ -328,8 +344,9 @@ def describe_value(value) -> str:
 
 # --- deliverables -------------------------------------------------------------------------------------
 
-def save_pairs(net, images, labels, names, generator, stem, title, flip_average=False):
-    """The 20-pair deliverable: ``stem``.png (2x10 figure) and ``stem``.csv / .md (the distances)."""
+def pair_outputs(net, images, labels, names, generator, stem, title, flip_average=False) -> dict:
+    """The 20-pair deliverable: ``stem``.png (2x10 figure) and ``stem``.csv / .md (the distances), as
+    outputs NAME and NAME_table (NAME: ``stem``'s name)."""
     index1, index2, label, same_picture = display_pairs(labels, generator, 20)
     pictures = torch.cat([index1, index2]).unique()
     z = embed(net, images[pictures], flip_average=flip_average)
@@ -343,7 +360,8 @@ def save_pairs(net, images, labels, names, generator, stem, title, flip_average=
              f"{float(distances[i]):.6g}"] for i in range(len(index1))]
     _, table = write_table(["pair", "kind", "label", "same_picture", "class1", "class2", "index1", "index2",
                             "distance"], rows, stem)
-    return figure, table
+    return {stem.name: (figure, f"{title} (the first pair shows one picture twice)"),
+            f"{stem.name}_table": (table, f"{title}: the distances (same_picture: one picture twice)")}
 
 
 def most_pictured(labels, count, per_class=LFW_PICTURES_SHOWN):
@@ -371,23 +389,26 @@ def run_mnist(contrastive, args, budget, out):
                    margin=args.margin, embedding_dim=args.embedding_dim, seconds=round(result["seconds"], 1),
                    final_loss=sum(losses[-50:]) / len(losses[-50:]))
 
-    figures, tables = {}, {}
-    figures["mnist_loss_curve"] = save_curves(learning_curves(losses), out / "mnist_loss_curve.png",
-                                              title="Siamese MNIST: contrastive loss on training pairs")
-    tables["mnist_losses"] = write_losses(losses, out / "mnist_losses.csv")
-    figures["mnist_embedding_train"] = plot_embedding(z_train, train_labels[shown], out / "mnist_embedding_train.png",
-                                                      f"MNIST training set, {len(shown)} digits")
-    figures["mnist_embedding_test"] = plot_embedding(z_test, test_labels, out / "mnist_embedding_test.png",
-                                                     f"MNIST test set, {len(test_images)} digits")
+    outputs = {
+        "mnist_loss_curve": (save_curves(learning_curves(losses), out / "mnist_loss_curve.png",
+                                         title="Siamese MNIST: contrastive loss on training pairs"),
+                             "Contrastive loss on training pairs per iteration"),
+        "mnist_losses": (write_losses(losses, out / "mnist_losses.csv"), "MNIST: contrastive loss per iteration"),
+        "mnist_embedding_train": (plot_embedding(z_train, train_labels[shown], out / "mnist_embedding_train.png",
+                                                 f"MNIST training set, {len(shown)} digits"),
+                                  f"Embeddings of {len(shown)} training digits, coloured by digit"),
+        "mnist_embedding_test": (plot_embedding(z_test, test_labels, out / "mnist_embedding_test.png",
+                                                f"MNIST test set, {len(test_images)} digits"),
+                                 f"Embeddings of the {len(test_images)} test digits, coloured by digit"),
+    }
     generator = torch.Generator().manual_seed(args.seed + 1)
     for split, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
-        figure, table = save_pairs(net, images, labels, None, generator, out / f"mnist_pairs_{split}",
-                                   f"MNIST {split} set: embedding distance of 20 pairs")
-        figures[f"mnist_pairs_{split}"], tables[f"mnist_pairs_{split}"] = figure, table
+        outputs.update(pair_outputs(net, images, labels, None, generator, out / f"mnist_pairs_{split}",
+                                    f"MNIST {split} set: embedding distance of 20 pairs"))
     print(f"MNIST: {budget['iterations']} iterations in {result['seconds']:.0f} s, test kNN accuracy "
           f"{metrics['knn_accuracy']:.2%}, mean distance similar {metrics['mean_similar_distance']:.3f} / "
           f"dissimilar {metrics['mean_dissimilar_distance']:.3f}")
-    return figures, tables, metrics
+    return outputs, metrics
 
 
 def run_lfw(contrastive, args, budget, out):
@@ -399,26 +420,28 @@ def run_lfw(contrastive, args, budget, out):
                    margin=args.margin, embedding_dim=args.lfw_embedding_dim, seconds=round(result["seconds"], 1),
                    final_loss=sum(losses[-50:]) / len(losses[-50:]), image_size=LFW_SIZE, crop=LFW_CROP)
 
-    figures, tables = {}, {}
-    figures["lfw_loss_curve"] = save_curves(learning_curves(losses), out / "lfw_loss_curve.png",
-                                            title="Siamese LFW: contrastive loss on training pairs")
-    tables["lfw_losses"] = write_losses(losses, out / "lfw_losses.csv")
+    outputs = {
+        "lfw_loss_curve": (save_curves(learning_curves(losses), out / "lfw_loss_curve.png",
+                                       title="Siamese LFW: contrastive loss on training pairs"),
+                           "Contrastive loss on training pairs of faces per iteration"),
+        "lfw_losses": (write_losses(losses, out / "lfw_losses.csv"), "LFW: contrastive loss per iteration"),
+    }
     generator = torch.Generator().manual_seed(args.seed + 1)
     for split, people in (("train", "peopleDevTrain.txt"), ("test", "peopleDevTest.txt")):
         images, labels, names, _ = load_lfw_people_split(people)
         mask = most_pictured(labels, LFW_PEOPLE_SHOWN)
         z = embed(net, images[mask], flip_average=True)
-        figures[f"lfw_embedding_{split}"] = plot_embedding(
-            z, labels[mask], out / f"lfw_embedding_{split}.png",
-            f"LFW {people[:-4]}: {LFW_PEOPLE_SHOWN} people with most pictures, {LFW_PICTURES_SHOWN} each at most",
-            names=names)
-        figure, table = save_pairs(net, images, labels, names, generator, out / f"lfw_pairs_{split}",
-                                   f"LFW {people[:-4]}: embedding distance of 20 pairs", flip_average=True)
-        figures[f"lfw_pairs_{split}"], tables[f"lfw_pairs_{split}"] = figure, table
+        title = f"LFW {people[:-4]}: {LFW_PEOPLE_SHOWN} people with most pictures, {LFW_PICTURES_SHOWN} each at most"
+        outputs[f"lfw_embedding_{split}"] = (
+            plot_embedding(z, labels[mask], out / f"lfw_embedding_{split}.png", title, names=names),
+            f"Embeddings of the {LFW_PEOPLE_SHOWN} people of {people[:-4]} with the most pictures "
+            f"(first two principal components)")
+        outputs.update(pair_outputs(net, images, labels, names, generator, out / f"lfw_pairs_{split}",
+                                    f"LFW {people[:-4]}: embedding distance of 20 pairs", flip_average=True))
     print(f"LFW: {budget['iterations']} iterations in {result['seconds']:.0f} s, pairsDevTest verification "
           f"accuracy {metrics['accuracy']:.2%} (threshold {metrics['threshold']:.3f} from pairsDevTrain), "
           f"ROC AUC {metrics['roc_auc']:.3f}")
-    return figures, tables, metrics
+    return outputs, metrics
 
 
 def learning_curves(losses, window=50):
@@ -508,7 +531,7 @@ def run(args):
     except OSError as error:
         print(f"error: cannot create the output folder {out}: {error.strerror or error}", file=sys.stderr)
         return 1
-    figures, tables, metrics, notes = {}, {}, {}, []
+    outputs, metrics, notes = {}, {}, []
     try:
         contrastive = impl.load("contrastive", args.impl)
         for name, section, needed in (("ContrastiveLoss", "2.1", True),
@@ -517,14 +540,12 @@ def run(args):
                 print(f"error: {impl.impl_dir(args.impl) / 'contrastive.py'} defines no {name} "
                       f"(handout section {section})", file=sys.stderr)
                 return 1
-        f, t, metrics["mnist"] = run_mnist(contrastive, args, mnist_budget, out)
-        figures.update(f)
-        tables.update(t)
+        mnist_outputs, metrics["mnist"] = run_mnist(contrastive, args, mnist_budget, out)
+        outputs.update(mnist_outputs)
         lfw = args.lfw == "yes" or (args.lfw == "auto" and face_net_implemented(contrastive))
         if lfw:
-            f, t, metrics["lfw"] = run_lfw(contrastive, args, lfw_budget, out)
-            figures.update(f)
-            tables.update(t)
+            lfw_outputs, metrics["lfw"] = run_lfw(contrastive, args, lfw_budget, out)
+            outputs.update(lfw_outputs)
         else:
             notes.append("LFW extra credit skipped" + (" (--lfw no)" if args.lfw == "no" else
                                                        ": FaceEmbeddingNet is not implemented in contrastive.py"))
@@ -533,10 +554,8 @@ def run(args):
         print(f"error: {error}", file=sys.stderr)  # which function to implement / what is missing
         return 1
 
-    summary = dict(problem=2, command="contrastive", impl=str(impl.impl_dir(args.impl)),
-                   device=str(default_device()), quick=args.quick, seed=args.seed,
-                   figures={k: str(v) for k, v in figures.items()},
-                   tables={k: str(v) for k, v in tables.items()}, metrics=metrics, notes=notes)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {len(figures)} figures, {len(tables)} tables and summary.json to {out}")
+    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, mnist=mnist_budget,
+                    lfw=lfw_budget if "lfw" in metrics else None, margin=args.margin, device=str(default_device()))
+    write_summary(out, "contrastive", settings, metrics, outputs, notes)
+    print(f"wrote {len(outputs)} figures and tables and summary.json to {out}")
     return 0

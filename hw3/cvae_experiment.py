@@ -19,7 +19,6 @@ After training it
 Outputs (in --out, default runs/cvae): grid.png, reconstructions.png, losses.png, losses.csv,
 judge_accuracy.md/.csv, summary.json.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from hw3.data import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.plots import save_curves, save_image_grid, write_table
+from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
 
 FULL = dict(iterations=4690, batch_size=128)   # 10 epochs of 469 batches, as in PyTorch's VAE example
@@ -42,6 +42,9 @@ NUM_CLASSES = 10
 GRID_PER_LABEL = 10       # the 10x10 grid: ten samples of each label
 JUDGE_PER_LABEL = 100     # samples per label the judge scores
 RECONSTRUCTIONS = 10      # test digits shown with their reconstructions
+DELIVERABLES = (  # the writeup's, by output id (hw3/summary.py)
+    Deliverable("Generated digits conditioned on each label (one row per label)", ("grid",)),
+)
 
 
 def training_batches(images, labels, batch_size, generator):
@@ -215,22 +218,26 @@ def run(args):
         return 1
 
     out = Path(args.out)
-    figures = {
-        "grid": save_image_grid(grid, out / "grid.png", nrow=GRID_PER_LABEL, row_labels=range(NUM_CLASSES),
-                                title=f"CVAE samples, one row per label (after {iterations} iterations)"),
-        "reconstructions": save_image_grid(torch.cat([originals, recons]), out / "reconstructions.png",
-                                           nrow=RECONSTRUCTIONS, row_labels=["test", "recon."],
-                                           title="test digits (top) and their reconstructions (bottom)"),
-        "losses": save_curves({"training loss": result["losses"]}, out / "losses.png",
-                              ylabel="negative ELBO per image (nats)", title="CVAE training loss"),
+    outputs = {
+        "grid": (save_image_grid(grid, out / "grid.png", nrow=GRID_PER_LABEL, row_labels=range(NUM_CLASSES),
+                                 title=f"CVAE samples, one row per label (after {iterations} iterations)"),
+                 "Samples decoded from z ~ N(0, I), row y with label y"),
+        "reconstructions": (save_image_grid(torch.cat([originals, recons]), out / "reconstructions.png",
+                                            nrow=RECONSTRUCTIONS, row_labels=["test", "recon."],
+                                            title="test digits (top) and their reconstructions (bottom)"),
+                            "Test digits (top) and their reconstructions (bottom)"),
+        "losses": (save_curves({"training loss": result["losses"]}, out / "losses.png",
+                               ylabel="negative ELBO per image (nats)", title="CVAE training loss"),
+                   "Training loss (negative ELBO per image) per iteration"),
     }
     with open(out / "losses.csv", "w") as f:
         f.write("iteration,loss\n")
         f.writelines(f"{i},{loss:.4f}\n" for i, loss in enumerate(result["losses"], start=1))
-    tables = {"losses": str(out / "losses.csv")}
+    outputs["losses_table"] = (out / "losses.csv", "Training loss per iteration")
 
-    metrics = dict(iterations=iterations, batch_size=batch_size, lr=args.lr, latent_dim=args.latent_dim, seed=args.seed,
-                   seconds=round(result["seconds"], 1), final_training_loss=round(result["losses"][-1], 3),
+    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, iterations=iterations,
+                    batch_size=batch_size, lr=args.lr, latent_dim=args.latent_dim, device=str(default_device()))
+    metrics = dict(seconds=round(result["seconds"], 1), final_training_loss=round(result["losses"][-1], 3),
                    test_negative_elbo=round(test_nelbo, 3))
     try:
         from hw3.judge import JudgeError
@@ -242,15 +249,12 @@ def run(args):
         metrics["judge_accuracy"] = round(sum(accuracy) / len(accuracy), 4)
         rows = [[label, f"{a:.2f}"] for label, a in enumerate(accuracy)]
         rows.append(["mean", f"{metrics['judge_accuracy']:.3f}"])
-        md, csv = write_table(["conditioning label", f"judge accuracy ({JUDGE_PER_LABEL} samples)"], rows,
-                              out / "judge_accuracy")
-        tables["judge_accuracy"] = str(md)
+        _, csv = write_table(["conditioning label", f"judge accuracy ({JUDGE_PER_LABEL} samples)"], rows,
+                             out / "judge_accuracy")
+        outputs["judge_accuracy"] = (csv, "How often the judge classifier reads the label a sample was drawn with")
 
-    summary = dict(problem=3, command="cvae", impl=str(impl.impl_dir(args.impl)),
-                   device=str(default_device()), quick=args.quick,
-                   figures={k: str(v) for k, v in figures.items()}, tables=tables, metrics=metrics)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {len(figures)} figures, {len(tables)} tables and summary.json to {out}")
+    write_summary(out, "cvae", settings, metrics, outputs)
+    print(f"wrote {len(outputs)} figures and tables and summary.json to {out}")
     print(f"test negative ELBO {test_nelbo:.2f} nats per image after {iterations} iterations "
           f"({result['seconds']:.0f} s)")
     if "judge_accuracy" in metrics:

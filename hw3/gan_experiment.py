@@ -12,7 +12,6 @@ confidently the judge recognizes the generated digits and how many digit classes
 Outputs (in --out, default runs/gan): grid_iter0250.png, grid_iter0500.png, grid_iter1000.png,
 grid_final.png, losses.png, losses.csv, summary.json.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from hw3.data import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.plots import save_curves, save_image_grid
+from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
 
 FULL = dict(iterations=2340, batch_size=128)   # CS231n: 5 epochs of 468 full batches of 128
@@ -32,6 +32,12 @@ SNAPSHOTS = (250, 500, 1000)                   # the writeup's grids, plus one a
 GRID_SIZE = 100                                # digits per grid (10 x 10)
 JUDGE_SAMPLES = 1000                           # generated digits the judge scores at the end
 COVERAGE_MIN_FRACTION = 0.02                   # a class is covered if >= 2 % of the samples are it
+DELIVERABLES = (  # the writeup's, by output id (hw3/summary.py)
+    Deliverable("Generated digits after 250 iterations", ("grid_iter0250",)),
+    Deliverable("Generated digits after 500 iterations", ("grid_iter0500",)),
+    Deliverable("Generated digits after 1000 iterations", ("grid_iter1000",)),
+    Deliverable("Generated digits at the end of training", ("grid_final",)),
+)
 
 
 def real_batches(images, batch_size, generator):
@@ -162,20 +168,24 @@ def run(args):
         return 1
 
     out = Path(args.out)
-    figures = {}
+    outputs = {}
     for key, images in result["snapshots"].items():
         name = "final" if key == "final" else f"iter{key:04d}"
         title = f"after {iterations} iterations (final)" if key == "final" else f"after {key} iterations"
-        figures[f"grid_{name}"] = save_image_grid(images, out / f"grid_{name}.png", nrow=10, title=title)
-    figures["losses"] = save_curves({"discriminator": result["d_loss"], "generator": result["g_loss"]},
-                                    out / "losses.png", title="DCGAN losses (one point per iteration)")
+        outputs[f"grid_{name}"] = (save_image_grid(images, out / f"grid_{name}.png", nrow=10, title=title),
+                                   f"Generated digits {title}")
+    outputs["losses"] = (save_curves({"discriminator": result["d_loss"], "generator": result["g_loss"]},
+                                     out / "losses.png", title="DCGAN losses (one point per iteration)"),
+                         "Discriminator and generator losses per iteration")
     with open(out / "losses.csv", "w") as f:
         f.write("iteration,d_loss,g_loss\n")
         f.writelines(f"{i},{d:.6f},{g:.6f}\n"
                      for i, (d, g) in enumerate(zip(result["d_loss"], result["g_loss"]), start=1))
+    outputs["losses_table"] = (out / "losses.csv", "Losses per iteration")
 
-    metrics = dict(iterations=iterations, batch_size=batch_size, seed=args.seed,
-                   seconds=round(result["seconds"], 1),
+    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, iterations=iterations,
+                    batch_size=batch_size, device=str(default_device()))
+    metrics = dict(seconds=round(result["seconds"], 1),
                    iterations_per_second=round(iterations / result["seconds"], 3),
                    final_d_loss=result["d_loss"][-1], final_g_loss=result["g_loss"][-1])
     try:
@@ -191,12 +201,8 @@ def run(args):
         except JudgeError as error:  # everything else still stands
             print(f"note: judge unavailable, generated digits not scored ({error})", file=sys.stderr)
 
-    summary = dict(problem=4, command="gan", impl=str(impl.impl_dir(args.impl)),
-                   device=str(default_device()), quick=args.quick,
-                   figures={k: str(v) for k, v in figures.items()},
-                   tables={"losses": str(out / "losses.csv")}, metrics=metrics)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {len(figures)} figures, losses.csv and summary.json to {out}")
+    write_summary(out, "gan", settings, metrics, outputs)
+    print(f"wrote {len(outputs) - 1} figures, losses.csv and summary.json to {out}")
     if "judge" in metrics:
         print(f"judge: mean confidence {metrics['judge']['mean_confidence']:.3f}, "
               f"coverage {metrics['judge']['coverage']}/10 classes")
