@@ -522,6 +522,19 @@ def measured_accuracy(cnn, trained, pooling, kernel_size, images, labels, device
     return evaluate(testing.WorkerModel(cnn, trained["model"]), images, labels, device=torch.device("cpu"))
 
 
+def convnet_convergence(cnn, test_set, pooling, kernel_size, seed, test_samples=None, device=None, **budget):
+    """What the ConvNet training tests check (visible 1.4.1, hidden 1.4.2), after training under a
+    fixed budget (``train_samples``, ``batch_size``, ``lr``) from one seed: the worker trains
+    ``ConvNet(pooling, kernel_size)`` (``train_convnet_on_mnist``), this side measures the test
+    accuracy of the handout's network holding the trained weights (``measured_accuracy``) on the
+    first ``test_samples`` of ``test_set`` (images, labels). Returns (accuracy %, training losses)."""
+    trained = cnn.provided("hw3.cnn_experiment.train_convnet_on_mnist", pooling, kernel_size, seed=seed,
+                           device=None if device is None else str(device), **budget)
+    images, labels = test_set if test_samples is None else (t[:test_samples] for t in test_set)
+    accuracy = measured_accuracy(cnn, trained, pooling, kernel_size, images, labels, device=device)
+    return accuracy, list(trained["loss"]) or [float("nan")]
+
+
 def conv2d_on_transposed_input(cnn, x, weight, bias, grad_output, dims=(2, 3)):
     """``cnn.conv2d`` on ``x.transpose(*dims)`` -- a non-contiguous input, which cannot cross the
     boundary as such -- then backward from ``grad_output``. Returns {"contiguous": whether that input

@@ -3,19 +3,19 @@ their measurements come from (``judge_code``, ``WorkerModel``).
 
 A training test uses them like this (nothing else changes)::
 
-    from hw3.testing import record_metric, training_seed
+    from hw3.testing import check_metric, training_seed
 
     @pytest.mark.training
     def test_convnet_learns(cnn):
         generator = seed_everything(training_seed(0))      # 0: the test's fixed, documented seed
         ...
-        record_metric("test accuracy %", accuracy, threshold=95.0)            # higher is better
-        assert accuracy >= 95.0, f"..."
+        check_metric("test accuracy %", accuracy, 95.0, f"...")   # records it, asserts accuracy >= 95.0
 
 Graded runs never change: without ``$HW3_TEST_SEED`` (the autograder never passes it to the test
 process) ``training_seed(default)`` is ``default``, and without ``$HW3_TEST_METRICS``
-``record_metric`` does nothing. The course staff's flakiness runs set both to rerun every training
-test over many seeds and to report each test's pass rate and margin (measured value vs threshold).
+``record_metric`` (which ``check_metric`` calls) does nothing. The course staff's flakiness runs
+set both to rerun every training test over many seeds and to report each test's pass rate and
+margin (measured value vs threshold).
 """
 import importlib
 import json
@@ -73,6 +73,16 @@ def record_metric(name: str, value, threshold, higher_is_better: bool = True) ->
     }
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def check_metric(name: str, value, threshold, message: str, higher_is_better: bool = True) -> None:
+    """Record the metric a test checks (:func:`record_metric`), then assert that it meets its
+    threshold -- ``value >= threshold``, or ``value <= threshold`` when not ``higher_is_better`` --
+    failing with ``message``. Recording first keeps the measurement of a failing run too."""
+    record_metric(name, value, threshold, higher_is_better)
+    met = value >= threshold if higher_is_better else value <= threshold
+    if not met:  # not ``assert``: python -O must not skip a graded check
+        raise AssertionError(message)
 
 
 def judge_code(problem: str):

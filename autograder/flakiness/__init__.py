@@ -171,7 +171,7 @@ def markdown(rows: list, runs: list, command: str, per_seed: bool = False) -> st
     notes = [f"- `{r['test']}` {r['metric']}: the same value for every seed -- does the test seed itself "
              f"with `hw3.testing.training_seed`?" for r in rows if r.get("same_for_all_seeds")]
     notes += [f"- `{r['test']}` failed: " + "; ".join(r["failures"]) for r in rows if r["failures"]]
-    notes += [f"- `{r['test']}`: no metric recorded (add `hw3.testing.record_metric` next to its assertion)"
+    notes += [f"- `{r['test']}`: no metric recorded (assert its threshold with `hw3.testing.check_metric`)"
               for r in rows if r["metric"] is None]
     if notes:
         lines += ["", "Notes:", ""] + sorted(set(notes), key=notes.index)

@@ -231,6 +231,11 @@ def test_training_seed_and_record_metric(monkeypatch, tmp_path):
     record = json.loads((tmp_path / "m.jsonl").read_text())
     assert record["seed"] == 103 and record["margin"] == pytest.approx(0.25) and record["name"] == "loss"
     assert record["test"].endswith("test_training_seed_and_record_metric")
+    testing.check_metric("loss", 0.5, 0.5, "too high", higher_is_better=False)  # at the threshold: passes
+    with pytest.raises(AssertionError, match="^too low$"):  # the test's own message, nothing added
+        testing.check_metric("accuracy", 94.0, 95.0, "too low")
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [(r["name"], r["margin"]) for r in records[1:]] == [("loss", 0.0), ("accuracy", -1.0)]  # failing too
 
 
 def test_flakiness_summary():
