@@ -15,7 +15,7 @@ from gradescope_utils.autograder_utils.decorators import number, visibility, wei
 
 from hw3.cvae_experiment import measure_trained
 from hw3.devicecheck import OFF_CPU, judged, judged_tensor
-from hw3.testing import record_metric, training_seed
+from hw3.testing import check_metric, training_seed
 
 # The training tests' budget (iterations, not wall time) and thresholds (tests 3.9.1 and 3.9.2).
 #
@@ -27,11 +27,7 @@ from hw3.testing import record_metric, training_seed
 # your trained model is measured in the worker) and measures that with its own test set, noise
 # and labels. A 2-d code makes the decoder take the digit's identity from the label within a few
 # hundred steps; with the default 20 dimensions that takes several epochs.
-#
-# The reference solution, over eight seeds: negative ELBO 135.0-135.5 nats (threshold 140); the
-# judge's accuracy 0.96-0.99 over all labels (threshold 0.90) and 0.71-0.90 for the worst label
-# (threshold 0.50). A decoder that ignores the label scores about 0.1 per label. Training takes
-# 12-15 s on two idle cores, minutes on a busy machine (TIMEOUT allows for that).
+# Calibration: the staff's RESULTS-cvae.md, 3.9.1 and 3.9.2 (reference, 8 seeds: -ELBO 135.0-135.5).
 BUDGET = dict(iterations=1500, batch_size=128, lr=5e-3, latent_dim=2, judge_per_label=100)
 NEGATIVE_ELBO_THRESHOLD = 140.0
 JUDGE_MEAN_THRESHOLD = 0.90
@@ -471,12 +467,12 @@ def test_training_lowers_the_negative_elbo(trained):
     140 nats per image (the reference solution: 135.0-135.5 over 8 seeds).
     The grader scores the prescribed network holding the student's weights (locally: your own trained model)."""
     value = measured(trained, "test_negative_elbo")
-    record_metric("test negative ELBO (nats)", value, threshold=NEGATIVE_ELBO_THRESHOLD, higher_is_better=False)
-    assert value <= NEGATIVE_ELBO_THRESHOLD, (
-        f"after {BUDGET['iterations']} training iterations the test-set negative ELBO is {value:.2f} nats per "
-        f"image; a correct CVAE reaches {NEGATIVE_ELBO_THRESHOLD:.0f} or less (the reference: about 135). "
-        f"{loss_summary(trained['losses'])}. "
-        f"Check loss_function (BCE summed over pixels, plus KL, averaged over the batch) and reparameterize.")
+    check_metric("test negative ELBO (nats)", value, NEGATIVE_ELBO_THRESHOLD,
+                 f"after {BUDGET['iterations']} training iterations the test-set negative ELBO is {value:.2f} nats "
+                 f"per image; a correct CVAE reaches {NEGATIVE_ELBO_THRESHOLD:.0f} or less (the reference: about "
+                 f"135). {loss_summary(trained['losses'])}. "
+                 f"Check loss_function (BCE summed over pixels, plus KL, averaged over the batch) and reparameterize.",
+                 higher_is_better=False)
 
 
 @pytest.mark.training
@@ -492,13 +488,11 @@ def test_samples_show_the_requested_digit(trained):
     accuracy = measured(trained, "judge_accuracy_per_label")
     mean = sum(accuracy) / len(accuracy)
     worst = min(range(10), key=lambda y: accuracy[y])
-    record_metric("judge accuracy, mean over labels", mean, threshold=JUDGE_MEAN_THRESHOLD)
-    record_metric("judge accuracy, worst label", accuracy[worst], threshold=JUDGE_LABEL_THRESHOLD)
     detail = (f"judge accuracy per label 0-9: {[round(a, 2) for a in accuracy]} (100 samples each); "
               f"the reference solution reaches about 0.97 on average")
-    assert mean >= JUDGE_MEAN_THRESHOLD, (
-        f"samples decoded with label y should be read as y by the judge at least {JUDGE_MEAN_THRESHOLD:.0%} of the "
-        f"time over all labels, got {mean:.1%}; {detail}. Check that decode and encode use one_hot(y).")
-    assert accuracy[worst] >= JUDGE_LABEL_THRESHOLD, (
-        f"samples decoded with label {worst} are read as {worst} only {accuracy[worst]:.0%} of the time (at least "
-        f"{JUDGE_LABEL_THRESHOLD:.0%} expected for every label); {detail}")
+    check_metric("judge accuracy, mean over labels", mean, JUDGE_MEAN_THRESHOLD,
+                 f"samples decoded with label y should be read as y by the judge at least {JUDGE_MEAN_THRESHOLD:.0%} "
+                 f"of the time over all labels, got {mean:.1%}; {detail}. Check that decode and encode use one_hot(y).")
+    check_metric("judge accuracy, worst label", accuracy[worst], JUDGE_LABEL_THRESHOLD,
+                 f"samples decoded with label {worst} are read as {worst} only {accuracy[worst]:.0%} of the time (at "
+                 f"least {JUDGE_LABEL_THRESHOLD:.0%} expected for every label); {detail}")
