@@ -188,18 +188,12 @@ def run(args):
     metrics = dict(seconds=round(result["seconds"], 1),
                    iterations_per_second=round(iterations / result["seconds"], 3),
                    final_d_loss=result["d_loss"][-1], final_g_loss=result["g_loss"][-1])
+    from hw3.judge import JudgeError
     try:
-        from hw3.judge import JudgeError
-    except ImportError:
-        JudgeError = None
-    if JudgeError is None:
-        print("note: no judge (hw3/judge.py), generated digits not scored", file=sys.stderr)
-    else:
-        try:
-            noise = gan.sample_noise(JUDGE_SAMPLES, gan.NOISE_DIM, seed=args.seed + 1)
-            metrics["judge"] = judge_score(generate(result["G"], noise))
-        except JudgeError as error:  # everything else still stands
-            print(f"note: judge unavailable, generated digits not scored ({error})", file=sys.stderr)
+        noise = gan.sample_noise(JUDGE_SAMPLES, gan.NOISE_DIM, seed=args.seed + 1)
+        metrics["judge"] = judge_score(generate(result["G"], noise))
+    except JudgeError as error:  # everything else still stands
+        print(f"note: judge unavailable, generated digits not scored ({error})", file=sys.stderr)
 
     write_summary(out, "gan", settings, metrics, outputs)
     print(f"wrote {len(outputs) - 1} figures, losses.csv and summary.json to {out}")
