@@ -3,13 +3,12 @@
 Both return whole datasets as tensors; at MNIST's and LFW's size that is a few hundred MB at most
 and lets the training loops slice batches without DataLoader overhead.
 """
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from hw3.datasets import data_root, require
+from hw3.files import atomic_file
 
 LFW_IMAGES = "lfw/lfw-deepfunneled"
 
@@ -61,17 +60,11 @@ def load_lfw_images(size: int = 64, crop: int = 120, grayscale: bool = True, roo
 
 
 def save_atomically(obj, path: Path) -> None:
-    """torch.save through a temporary file, so readers never see a half-written file."""
+    """torch.save through a temporary file, so readers never see a half-written file; readable by all
+    (caches are shared, e.g. with grading sandboxes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; caches are shared (e.g. with grading sandboxes)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 def lfw_image_file(name: str, number) -> str:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw3 import REPO_ROOT
+from hw3.files import CHUNK, atomic_file, read_checksums, sha256_of
 
 MIRROR_ENV_VAR = "HW3_DATASETS_MIRROR"
 ROOT_ENV_VAR = "HW3_DATA"
 MANIFEST_DIR = REPO_ROOT / "datasets"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -63,20 +63,7 @@ def data_root() -> Path:
 
 def read_manifest(dataset: Dataset) -> dict:
     """{relative path: sha256} from the dataset's recorded manifest."""
-    entries = {}
-    for line in (MANIFEST_DIR / dataset.manifest).read_text().splitlines():
-        if line.strip():
-            digest, rel = line.split(maxsplit=1)
-            entries[rel.lstrip("*")] = digest
-    return entries
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return read_checksums(MANIFEST_DIR / dataset.manifest)
 
 
 def is_verified(path: Path, expected: str) -> bool:
@@ -87,22 +74,15 @@ def write_verified(source, dest: Path, expected: str, origin: str, fix: str) -> 
     """Stream the binary file object ``source`` to ``dest`` through a temporary file; keep it only if
     its sha256 is ``expected``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    with atomic_file(dest) as out:  # readable by all: datasets are shared
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
         if digest.hexdigest() != expected:
             raise DatasetError(
                 f"{origin} is corrupt: sha256 {digest.hexdigest()}, expected {expected}.\n  Fix: {fix}"
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; datasets are shared
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def fetch(name: str, root: Path = None, mirror=None, log=print) -> None:
@@ -222,15 +202,8 @@ def extract_mnist(root: Path, manifest: dict) -> None:
         gz = root / rel
         target = gz.with_suffix("")
         if not target.is_file():
-            fd, tmp = tempfile.mkstemp(dir=gz.parent, prefix=f".{target.name}.", suffix=".part")
-            try:
-                with gzip.open(gz, "rb") as src, os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with gzip.open(gz, "rb") as src, atomic_file(target) as out:
+                shutil.copyfileobj(src, out, CHUNK)
 
 
 def require(name: str, root: Path = None) -> Path:

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import torch  # noqa: E402
 
+from hw3.files import markdown_table  # noqa: E402
+
 
 def save_curves(curves: dict, path, xlabel: str = "iteration", ylabel: str = "loss", title: str = "",
                 x=None) -> Path:
@@ -63,9 +65,7 @@ def write_table(header: list, rows: list, path_stem) -> tuple:
     """Write ``rows`` under ``header`` as ``<path_stem>.md`` (Markdown) and ``<path_stem>.csv``."""
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    md = [f"| {' | '.join(map(str, header))} |", f"|{'---|' * len(header)}"]
-    md += [f"| {' | '.join(map(str, row))} |" for row in rows]
-    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    stem.with_suffix(".md").write_text(markdown_table(header, rows) + "\n")
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     return stem.with_suffix(".md"), stem.with_suffix(".csv")

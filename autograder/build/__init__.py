@@ -17,7 +17,6 @@ With ``lfw="download"`` the last two stay out and setup.sh downloads LFW instead
 
 No solution code: every member is checked by :mod:`autograder.bundle.leaks` before the zip is written.
 """
-import hashlib
 import sys
 import zipfile
 from pathlib import Path
@@ -25,17 +24,10 @@ from pathlib import Path
 from autograder import REPO_ROOT
 from autograder.bundle import STORED, BundleError, check_output, read, tree, warn_uncommitted, write_zip
 from autograder.bundle.leaks import find_leaks
+from hw3.files import read_checksums, sha256_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "autograder.zip"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verified(root: Path, data_root: Path, manifest_name: str) -> dict:
@@ -44,15 +36,11 @@ def verified(root: Path, data_root: Path, manifest_name: str) -> dict:
     if not manifest.is_file():
         raise BundleError(f"{manifest} is missing")
     files = {}
-    for line in manifest.read_text().splitlines():
-        if not line.strip():
-            continue
-        digest, rel = line.split(maxsplit=1)
-        rel = rel.lstrip("*")
+    for rel, digest in read_checksums(manifest).items():
         path = data_root / rel
         if not path.is_file():
             raise BundleError(f"{path} is missing: fetch the data first (./setup.sh, or python -m hw3 data)")
-        if sha256(path) != digest:
+        if sha256_of(path) != digest:
             raise BundleError(f"{path} does not match its checksum in {manifest_name}: run python -m hw3 data again")
         files[f"datasets/{rel}"] = path
     return files

@@ -4,14 +4,13 @@ Both choose files into a {path in the bundle: Path or bytes} mapping, prove it h
 code (:mod:`autograder.bundle.leaks`), and write it atomically: as a zip with fixed timestamps (the
 same tree gives the same zip) or, for release, as a folder. Each verb keeps only what it alone does.
 """
-import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from autograder import REPO_ROOT
+from hw3.files import atomic_file, probe_writable
 
 EPOCH = (1980, 1, 1, 0, 0, 0)   # fixed timestamps: the same tree gives the same zip
 SKIP_PARTS = ("__pycache__", ".pytest_cache")
@@ -48,9 +47,7 @@ def check_output(output: Path) -> Path:
         raise BundleError(f"{output} is a folder; name the zip file to write, e.g. {output / 'autograder.zip'}")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(output.parent)
     except OSError as error:
         raise BundleError(f"cannot write {output}: {error.strerror or error}") from None
     return output
@@ -58,23 +55,13 @@ def check_output(output: Path) -> Path:
 
 def write_zip(chosen: dict, output: Path, executable=("setup.sh", "run_autograder")) -> Path:
     """Write the members into ``output`` atomically, with fixed timestamps and permissions."""
-    output = check_output(output)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-    except OSError as error:
-        raise BundleError(f"cannot write {output}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in sorted(chosen):
-                info = zipfile.ZipInfo(name, EPOCH)
-                info.external_attr = (0o100755 if name in executable else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED
-                archive.writestr(info, read(chosen[name]))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    output = check_output(output)  # a clear BundleError when the folder is not writable
+    with atomic_file(output) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(chosen):
+            info = zipfile.ZipInfo(name, EPOCH)
+            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED
+            archive.writestr(info, read(chosen[name]))
     return output
 
 

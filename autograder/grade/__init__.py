@@ -32,8 +32,9 @@ from autograder.grade import leaderboard, sandbox
 from autograder.grade.plugin import Verdicts
 from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, check_writable, from_spec,
                                       grader_version, gradescope_results, markdown_summary, number_tests,
-                                      safe_text, summary_table, totals, truncate, write_json_atomically)
+                                      safe_text, summary_table, totals, truncate)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, copy_student_files
+from hw3.files import write_json_atomically
 from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS, THREAD_POLICY
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/

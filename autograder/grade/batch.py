@@ -22,7 +22,8 @@ from pathlib import Path
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, SOURCE_ROOT, TESTS_DIR, GradeError,
                               collect_manifest)
 from autograder.grade import roster
-from autograder.grade.results import PROBLEMS, gradescope_results, safe_text, write_json_atomically
+from autograder.grade.results import PROBLEMS, gradescope_results, safe_text
+from hw3.files import probe_writable, write_atomically, write_json_atomically
 
 COLUMNS = ("student", "name", "email", "sid", *PROBLEMS, "extra_credit", "total", "late", "status", "regrade",
            "note")
@@ -102,8 +103,7 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
         for sub in ("results", "logs"):  # students' results and logs: readable by the staff only
             (outdir / sub).mkdir(parents=True, exist_ok=True)
             (outdir / sub).chmod(0o700)
-        probe = tempfile.NamedTemporaryFile(dir=outdir, prefix=".probe-")
-        probe.close()
+        probe_writable(outdir)
     except OSError as error:
         raise GradeError(f"cannot write to output folder {outdir}: {error.strerror or error}") from None
     people, missing, mode = roster.identify(folder, students)
@@ -206,8 +206,4 @@ def write_csv(path: Path, columns, rows: list):
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        f.write(table.getvalue())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomically(path, table.getvalue())

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from autograder.grade.results import (MAX_TEST_OUTPUT, apply_verdict, check_writable, from_spec,
-                                      gradescope_results, number_tests, problem_of, summary_table, truncate,
-                                      write_json_atomically)
+                                      gradescope_results, number_tests, problem_of, summary_table, truncate)
+from hw3.files import write_json_atomically
 
 MAX_CAPTURED = 1500  # characters of a failing test's captured output shown to the student
 

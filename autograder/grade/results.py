@@ -1,17 +1,16 @@
-"""Gradescope results: per-test metadata + verdicts -> the results dict, the summary tables, atomic writing.
+"""Gradescope results: per-test metadata + verdicts -> the results dict, its schema check, the summary tables.
 
 Shared by the pytest plugin (in-process runs) and the isolated grader (``autograder.grade``), so both
 produce the same file. Format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
 """
 import hashlib
-import json
 import math
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hw3.files import probe_writable
 
 PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
 POINTS_PER_PROBLEM = 25
@@ -378,23 +377,6 @@ def _leaderboard_problems(results: dict) -> list:
     return problems
 
 
-def write_json_atomically(obj, path) -> Path:
-    """Write JSON to ``path`` through a temporary file in the same folder, so no reader ever sees a
-    half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def check_writable(path) -> Path:
     """Fail early (ValueError with a clear message) when results could not be written to ``path``."""
     path = Path(path).expanduser().absolute()
@@ -402,10 +384,8 @@ def check_writable(path) -> Path:
         raise ValueError(f"cannot write results to {path}: it is a folder; name a file, e.g. {path / 'results.json'}")
     if not path.parent.is_dir():
         raise ValueError(f"cannot write results to {path}: folder {path.parent} does not exist")
-    try:  # a real probe: os.access says yes to root even on a read-only file system
-        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
+    try:
+        probe_writable(path.parent)
     except OSError as error:
         raise ValueError(f"cannot write results to {path}: {error.strerror or error}") from None
     return path

@@ -8,15 +8,13 @@ own (templates/README.md: the repository's README is the staff's).
 Never: solution/, autograder/, hidden tests, benchmarks, fetched data. Every member is checked by
 :mod:`autograder.bundle.leaks` before anything is written; a bundle that would leak is not written.
 """
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from autograder import REPO_ROOT, assign
 from autograder.bundle import BundleError, check_output, read, tree, warn_uncommitted, write_zip
 from autograder.bundle.leaks import find_leaks
+from hw3.files import atomic_folder, probe_writable
 
 DEFAULT_OUTPUT = REPO_ROOT / "dist" / "hw3-release"
 TOP_FILES = ("setup.sh", "requirements.txt", "pyproject.toml", ".gitignore")
@@ -64,10 +62,10 @@ def write_folder(chosen: dict, output: Path) -> Path:
     output = check_folder_output(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+        probe_writable(output.parent)
     except OSError as error:
         raise BundleError(f"cannot write {output}: {error.strerror or error}") from None
-    try:
+    with atomic_folder(output) as tmp:
         for rel, source in chosen.items():
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -75,16 +73,6 @@ def write_folder(chosen: dict, output: Path) -> Path:
             dest.chmod(0o755 if rel in EXECUTABLE else 0o644)
         for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             folder.chmod(0o755)
-        if output.exists():
-            old = output.with_name(f".{output.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output, old)
-            os.replace(tmp, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 

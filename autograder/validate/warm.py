@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hw3.files import write_atomically
+
 _warm = False
 
 
@@ -111,9 +113,7 @@ def _child(argv, env, scratch: Path, out: Path, memory_mb: int) -> None:
         collector = _Collector()
         pytest.main(argv, plugins=[collector])
         verdicts = {n: v for n, v in collector.verdicts.verdicts.items() if n in collector.finished}
-        tmp = out.with_suffix(".part")
-        tmp.write_text(json.dumps(verdicts))
-        os.replace(tmp, out)
+        write_atomically(out, json.dumps(verdicts))
         code = 0
     except BaseException:
         import traceback
