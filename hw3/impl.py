@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from hw3 import REPO_ROOT
+from hw3 import REPO_ROOT, problems
 
 ENV_VAR = "HW3_IMPL"
 JUDGE_ENV_VAR = "HW3_WORKER_PREFIX"   # set (by the grader) only in a judge process: hw3.remote.PREFIX_ENV
-STUDENT_MODULES = ("cnn", "contrastive", "cvae", "gan")
+STUDENT_MODULES = problems.NAMES
 DEFAULT_FOLDER = REPO_ROOT / "starter"
 
 

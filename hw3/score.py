@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from hw3 import problems
+
 SECTIONS = {  # handout section -> (what it grades, points of its hidden tests)
     "1.1": ("conv2d", 1.5), "1.2": ("global_pool", 0.5), "1.3": ("ConvNet", 0.5),
     "1.4": ("training ConvNet", 1.5),
@@ -26,7 +28,7 @@ SECTIONS = {  # handout section -> (what it grades, points of its hidden tests)
     "4.4": ("get_optimizer", 0), "4.5": ("bce_loss", 0.5), "4.6": ("discriminator_loss", 0),
     "4.7": ("generator_loss", 0.5), "4.8": ("training the DCGAN", 0),
 }
-PROBLEMS = {"1": "cnn.py", "2": "contrastive.py", "3": "cvae.py", "4": "gan.py"}
+PROBLEMS = {str(p.number): p.student_file for p in problems.PROBLEMS}  # handout number -> student file
 GRADER_PLUGIN = "autograder.grade.plugin"
 GRADER_OPTIONS = ("--hw3-channel", "--hw3-manifest", "--gradescope-results")
 

@@ -15,12 +15,12 @@ import zipfile
 from pathlib import Path
 
 from hw3 import REPO_ROOT, impl
+from hw3.problems import PROBLEMS, STUDENT_FILES
 
-STUDENT_FILES = tuple(f"{name}.py" for name in impl.STUDENT_MODULES)
 DEFAULT_OUTPUT = REPO_ROOT / "runs" / "submission.zip"
 REPORT = REPO_ROOT / "runs" / "report.html"
 FAST_TESTS = ("-m", "not training")
-GRADED_TESTS = tuple(f"tests/test_{name}.py" for name in impl.STUDENT_MODULES)  # what the autograder runs visibly
+GRADED_TESTS = tuple(f"tests/{p.test_file}" for p in PROBLEMS)  # what the autograder runs visibly
 
 
 class SubmissionProblem(Exception):

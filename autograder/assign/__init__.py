@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from autograder import SOLUTION_DIR, STARTER_DIR
+from hw3.problems import STUDENT_FILES
 
-STUDENT_FILES = ("cnn.py", "contrastive.py", "cvae.py", "gan.py")
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION \(handout (?P<section>[\w.]+)\)\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 RULE_WIDTH = 79

@@ -35,19 +35,14 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.validate import MODULES
+from hw3.problems import graded_test_files
 from hw3.testing import METRICS_VAR, SEED_STRIDE, SEED_VAR
 
 FIRST_SEED = 100
 
 
 def test_files(problems) -> list:
-    files = []
-    for problem in problems:
-        for path in (REPO_ROOT / "tests" / f"test_{problem}.py",
-                     REPO_ROOT / "tests" / "hidden" / f"test_{problem}_hidden.py"):
-            if path.is_file():
-                files.append(str(path.relative_to(REPO_ROOT)))
-    return files
+    return [str(path.relative_to(REPO_ROOT)) for path in graded_test_files(REPO_ROOT / "tests", problems)]
 
 
 def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None, markexpr: str = "training",

@@ -35,6 +35,7 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, 
                                       safe_text, summary_table, totals, truncate)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, copy_student_files
 from hw3.files import write_json_atomically
+from hw3.problems import BY_NAME, POINTS_PER_PROBLEM, graded_test_files
 from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS, THREAD_POLICY
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
@@ -65,12 +66,7 @@ class GradeError(Exception):
 
 def test_files(tests_dir: Path) -> list:
     """The graded test files of a tests folder, grouped by problem: visible first, then hidden."""
-    files = []
-    for problem in PROBLEMS:
-        for path in (tests_dir / f"test_{problem}.py", tests_dir / "hidden" / f"test_{problem}_hidden.py"):
-            if path.is_file():
-                files.append(path)
-    return files
+    return graded_test_files(tests_dir)
 
 
 def python_argv() -> list:
@@ -180,8 +176,8 @@ def check_weights(manifest: dict) -> list:
     for problem in PROBLEMS:
         tests = [t for t in manifest["tests"] if t["problem"] == problem]
         total = sum(t["weight"] for t in tests if not t["extra_credit"])
-        if tests and abs(total - 25) > 1e-6:
-            warnings.append(f"{problem}: the selected tests are worth {total:g} points, not 25")
+        if tests and abs(total - POINTS_PER_PROBLEM) > 1e-6:
+            warnings.append(f"{problem}: the selected tests are worth {total:g} points, not {POINTS_PER_PROBLEM}")
         unweighted = [t["nodeid"] for t in tests if not t["weight"]]
         if unweighted:
             warnings.append(f"{problem}: {len(unweighted)} selected test(s) carry no @weight, e.g. {unweighted[0]}")
@@ -591,18 +587,18 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
 
         save()
         to_run = [p for p in PROBLEMS if any(t["problem"] == p for t in manifest["tests"])
-                  and f"{p}.py" in found.files]
+                  and BY_NAME[p].student_file in found.files]
 
         def budget(problem):
             return sum(test_budget(t, timeout_scale) for t in manifest["tests"] if t["problem"] == problem) \
                 + STARTUP_ALLOWANCE
         for problem in PROBLEMS:
             specs = [t for t in manifest["tests"] if t["problem"] == problem]
-            filename = f"{problem}.py"
+            filename = BY_NAME[problem].student_file
             if not specs:
                 continue
             if filename not in found.files:
-                message = (f"{filename} is missing from your submission, so Problem {PROBLEMS.index(problem) + 1} "
+                message = (f"{filename} is missing from your submission, so Problem {BY_NAME[problem].number} "
                            f"scores 0. Submit {', '.join(STUDENT_FILES)} (at the top of the submission or in "
                            f"one folder).")
                 notes.append(message)

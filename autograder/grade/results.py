@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw3.files import probe_writable
+from hw3.problems import NAMES as PROBLEMS
 
-PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
-POINTS_PER_PROBLEM = 25
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 OUTPUT_FORMATS = ("text", "html", "simple_format", "md", "ansi")   # Gradescope's "Output String Formatting"
 LEADERBOARD_ORDERS = ("asc", "desc")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder.grade.results import safe_text
+from hw3.problems import STUDENT_FILES
 
-STUDENT_FILES = ("cnn.py", "contrastive.py", "cvae.py", "gan.py")
 MAX_FILE_BYTES = 2 * 1024 * 1024   # a student source file larger than this is refused
 MAX_DEPTH = 4                      # folders searched below the submission's top
 IGNORED_FOLDERS = ("__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints")

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import SOLUTION_DIR
-from autograder.assign import STUDENT_FILES
-
-MODULES = tuple(name[:-3] for name in STUDENT_FILES)
+from hw3.problems import NAMES as MODULES
+from hw3.problems import STUDENT_FILES
 
 
 @dataclass(frozen=True)

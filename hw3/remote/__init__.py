@@ -5,6 +5,7 @@ hw3.remote.worker`` and talks to it through :class:`hw3.remote.proxy.RemoteModul
 the boundary is defined, and checked on both sides, by :mod:`hw3.remote.codec`.
 """
 from hw3.impl import JUDGE_ENV_VAR
+from hw3.problems import NAMES
 
 __all__ = ["JUDGE_ONLY_DATA", "PREFIX_ENV", "REMOTE_PROBLEMS", "RemoteError", "RemoteHandle", "RemoteModule",
            "StudentError", "THREAD_POLICY"]
@@ -31,7 +32,7 @@ THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
 # boundary); the grader runs their pytest outside the sandbox and only the worker inside it.
-REMOTE_PROBLEMS = frozenset({"cnn", "contrastive", "cvae", "gan"})
+REMOTE_PROBLEMS = frozenset(NAMES)   # all four today; a subset would keep the others in-process
 
 
 def __getattr__(name: str):

@@ -22,11 +22,12 @@ from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import GradeError, SubmissionError, sandbox
 from autograder.grade.results import MAX_TEST_OUTPUT, schema_errors
+from hw3.problems import NAMES
 
 # Each test grades whole submissions in subprocesses: more than pytest's default 60 s under load.
 pytestmark = pytest.mark.timeout(600)
 
-PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
+PROBLEMS = NAMES
 GOOD = "def value():\n    return 42\n\ndef fraction():\n    return 1.0\n\ndef hidden():\n    return 'ok'\n\n" \
        "def extra():\n    return 1\n"
 CONFTEST = '''

@@ -16,11 +16,12 @@ from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import leaderboard, sandbox
 from autograder.grade.results import OUTPUT_FORMATS, fenced, grader_version, schema_errors
+from hw3.problems import NAMES
 from test_worker_boundary import REMOTE_CONFTEST
 
 pytestmark = pytest.mark.timeout(600)
 
-PROBLEMS = ("cnn", "contrastive", "cvae", "gan")
+PROBLEMS = NAMES
 # Proxy fixtures, graded across the worker boundary (remote_problems): the leaderboard reads only what
 # a judge recorded, never a process that holds student code.
 CONFTEST = REMOTE_CONFTEST

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from hw3 import problems
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDOUT = REPO_ROOT / "handout"
-PROBLEMS = {1: "cnn", 2: "contrastive", 3: "cvae", 4: "gan"}
-POINTS_PER_PROBLEM = 25
+PROBLEMS = {p.number: p.name for p in problems.PROBLEMS}
+POINTS_PER_PROBLEM = problems.POINTS_PER_PROBLEM
 ROW = re.compile(r"^\|(.*)\|\s*$")
 TEST_ITEM_START = re.compile(r"(?:^|[,;]\s+)(?=\d\.\d+\.\d+\s)")  # "…, 3.5.2 gradients …" starts an item
 ITEM = re.compile(r"^(\d\.\d+\.\d+)\s.*\((?:(\d+)\s*[×x]\s*)?(\d+(?:\.\d+)?)\)\s*$", re.S)
