@@ -265,11 +265,18 @@ def test_limits(spec: dict, timeout_scale: float, cores: int) -> tuple:
 
 
 def test_process_args(manifest: dict, nodeids) -> list:
-    """pytest's arguments in a grading test process (the grader enforces the timeouts, in CPU time, so
-    pytest-timeout's wall-clock alarm is off there)."""
+    """The interpreter's arguments in a grading test process: ``-m pytest`` and :func:`pytest_args`."""
+    return ["-m", "pytest", *pytest_args(manifest, nodeids)]
+
+
+def pytest_args(manifest: dict, nodeids, channel: bool = True) -> list:
+    """pytest's arguments for running ``nodeids`` of ``manifest`` as the grader does. With ``channel``
+    (the grader) verdicts leave through the authenticated channel and the grader enforces the timeouts,
+    in CPU time, so pytest-timeout's wall-clock alarm is off; without it (validate's warm engine, which
+    collects the verdicts in-process), pytest-timeout stays on."""
     root = Path(manifest["rootdir"])
-    return ["-m", "pytest", "-p", "autograder.grade.plugin", "--hw3-channel", "{channel}",
-            "-p", "no:cacheprovider", "-p", "no:timeout", "--rootdir", str(root),
+    return ["-p", "autograder.grade.plugin", *(["--hw3-channel", "{channel}"] if channel else []),
+            "-p", "no:cacheprovider", *(["-p", "no:timeout"] if channel else []), "--rootdir", str(root),
             *(["-c", manifest["inifile"]] if manifest.get("inifile") else []),
             "-q", "--tb=short", "--show-capture=no", "--color=no", "-o", "console_output_style=classic",
             *[str(root / nodeid) for nodeid in nodeids]]

@@ -10,7 +10,7 @@ This engine keeps one *warm* process per worker, with those libraries imported (
 computed, so no thread pool exists yet), and forks a child for each run. The child sets up what
 the grader's test process gets -- the same minimal environment (``autograder.grade.base_env``:
 HW3_IMPL, PYTHONHASHSEED=0, no CUDA, ...), a scratch working folder, the same pytest arguments
-(``-p autograder.grade.plugin``, the manifest's rootdir and ini file, the manifest's node ids) and
+(``autograder.grade.pytest_args``, without the grader's channel) and
 the grader's memory cap -- runs pytest in-process, and merges each test's phase reports with the
 grader's own ``Verdicts`` (partial credit from ``@partial_credit`` included). The parent turns the
 verdicts into scores with the grader's ``from_spec``/``apply_verdict`` over the trusted manifest,
@@ -127,7 +127,7 @@ def _child(argv, env, scratch: Path, out: Path, memory_mb: int) -> None:
 def grade_source(problem: str, source: str, manifest: dict, tests_dir=None, workdir=None, memory_mb: int = None):
     """Like runner.grade_source (the grader), in a child forked from this warm process;
     -> (results, seconds). results: autograder.grade.results.TestResult, scored by the grader's code."""
-    from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, base_env
+    from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, base_env, pytest_args
     from autograder.grade.results import apply_verdict, from_spec, number_tests
     warm_up()
     memory_mb = DEFAULT_MEMORY_MB if memory_mb is None else memory_mb
@@ -143,11 +143,7 @@ def grade_source(problem: str, source: str, manifest: dict, tests_dir=None, work
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             if os.environ.get(name):
                 env[name] = os.environ[name]
-        root = Path(manifest["rootdir"])
-        argv = ["-p", "autograder.grade.plugin", "-p", "no:cacheprovider", "--rootdir", str(root),
-                *(["-c", manifest["inifile"]] if manifest.get("inifile") else []),
-                "-q", "--tb=short", "--show-capture=no", "--color=no", "-o", "console_output_style=classic",
-                *[str(root / s["nodeid"]) for s in specs]]
+        argv = pytest_args(manifest, [s["nodeid"] for s in specs], channel=False)
         out = tmp / "verdicts.json"
         budget = sum((s.get("timeout") or DEFAULT_TIMEOUT) for s in specs) * 1.25 + 60
         sys.stdout.flush()
