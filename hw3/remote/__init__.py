@@ -27,7 +27,7 @@ JUDGE_ONLY_DATA = (
 # How torch's OpenMP threads wait, in the worker and (set by the grader) the judge: they sleep as soon
 # as an operation ends instead of spinning. Spinning threads that wait for each other at every
 # operation made training 3-4x slower on a machine busy with other work (one grading beside another);
-# asleep they cost little when idle (benchmarks/RESULTS-grader.md, "One thread policy").
+# asleep they cost little when idle (the staff benchmark bench_threads measured both).
 THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 # The problems whose test fixtures are RemoteModule proxies (their tests are written for the
