@@ -1,8 +1,8 @@
 """The four problems of the assignment: the one list every other module reads.
 
 Each problem has a name (the student file's stem, the name of its command and of its grades), a
-handout number and title, its points (extra credit aside), and its graded test files: the visible
-tests/test_<name>.py and the hidden tests/hidden/test_<name>_hidden.py (only the autograder has it).
+handout number and title, its points (extra credit aside), and its graded test files in tests/: the
+visible test_<name>.py and the hidden hidden/test_<name>_hidden.py (only the autograder has those).
 """
 from dataclasses import dataclass
 from pathlib import Path
