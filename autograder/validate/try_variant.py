@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.validate.variants import catalogue, materialize
+from hw3.problems import graded_test_files
 
 
 def main(argv):
@@ -19,7 +20,7 @@ def main(argv):
     variant = matches[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = materialize(variant, Path(tmp) / "impl")
-        tests = [str(p) for p in sorted((REPO_ROOT / "tests").glob(f"**/test_{module}*.py"))]
+        tests = [str(p) for p in graded_test_files(REPO_ROOT / "tests", [module])]
         print(f"{module}/{name} ({'correct' if variant.correct else 'wrong'}): {variant.description}")
         return subprocess.call([sys.executable, "-m", "pytest", *tests, "--impl", str(folder), "-q", *pytest_args],
                                cwd=REPO_ROOT)
