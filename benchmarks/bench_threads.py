@@ -1,6 +1,7 @@
 """Which torch thread policy the graded training runs should use, idle and on a busy machine.
 
     .venv/bin/python -m benchmarks.bench_threads --busy 0,4 --rounds 2
+    .venv/bin/python -m benchmarks.bench_threads --busy 2 --policies "2 threads, short spin;1 thread"
 
 Each cell is one fresh process that trains the reference solution with a provided training loop
 (the GAN: ``train_gan``, 40 iterations of 128; the CVAE: ``train_cvae``, 300 iterations of 128;
@@ -74,13 +75,13 @@ def main(argv=None) -> int:
     parser.add_argument("--busy", default="0,4", help="comma-separated counts of spinning processes beside it")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cores", type=int, default=os.cpu_count())
-    parser.add_argument("--policies", help="comma-separated policy names to run (default: all)")
+    parser.add_argument("--policies", help="semicolon-separated policy names to run (default: all)")
     args = parser.parse_args(argv)
     print(f"load {os.getloadavg()[0]:.2f} at {time.strftime('%H:%M UTC', time.gmtime())}, {args.cores} cores\n")
     print("| busy processes | training | policy | wall s per round |\n|---|---|---|---|")
     chosen = policies(args.cores)
     if args.policies:
-        names = args.policies.split(",")
+        names = args.policies.split(";")
         unknown = [name for name in names if name not in chosen]
         if unknown:
             parser.error(f"unknown policy {unknown[0]!r}: choose from {', '.join(map(repr, chosen))}")
