@@ -147,25 +147,6 @@ def judge_accuracy(model, per_label=JUDGE_PER_LABEL, seed=0, latent_dim=None):
     return correct.mean(1).tolist()
 
 
-def train_and_evaluate(cvae, iterations, batch_size=128, lr=LEARNING_RATE, latent_dim=LATENT_DIM, seed=0,
-                       judge_per_label=JUDGE_PER_LABEL, device=None, show_progress=False):
-    """Train (``train_cvae``), then measure what the training tests check. Returns a dict:
-    ``test_negative_elbo`` (nats per image, the whole MNIST test set), ``judge_accuracy_per_label``
-    (10 floats), ``judge_accuracy`` (their mean), ``seconds`` (training time), ``cpu_seconds``
-    (process CPU time of the training), ``losses`` and ``model``.
-    """
-    cpu_start = time.process_time()
-    result = train_cvae(cvae, iterations, batch_size, lr=lr, latent_dim=latent_dim, seed=seed, device=device,
-                        show_progress=show_progress)
-    cpu_seconds = time.process_time() - cpu_start
-    model = result["model"]
-    test_images, test_labels = load_mnist(train=False)
-    accuracy = judge_accuracy(model, judge_per_label, seed=seed + 1, latent_dim=latent_dim)
-    return dict(test_negative_elbo=negative_elbo(model, test_images, test_labels, seed=seed + 2),
-                judge_accuracy_per_label=accuracy, judge_accuracy=sum(accuracy) / len(accuracy),
-                seconds=result["seconds"], cpu_seconds=cpu_seconds, losses=result["losses"], model=model)
-
-
 @torch.no_grad()
 def reconstruct(model, images, labels, seed=0):
     """(originals (n, 784), reconstructions (n, 784)) of ``images`` with their ``labels``, one latent sample each."""
