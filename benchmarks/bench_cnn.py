@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from hw3 import impl
 from hw3.cnn_experiment import FULL, KERNEL_SIZES, POOLINGS, cell_name, run_cell, write_outputs
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 from hw3.training import batches, seed_everything
 
 STEPS_PER_EPOCH = -(-60_000 // 64)  # 938

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw3 import gan_experiment, impl
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 
 
 def plain_models(noise_dim=96):

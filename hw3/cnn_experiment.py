@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from hw3 import REPO_ROOT, impl
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.summary import Deliverable, write_summary

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from hw3 import impl
-from hw3.data import load_lfw_images, load_mnist, read_lfw_pairs, read_lfw_people
+from hw3.loaders import load_lfw_images, load_mnist, read_lfw_pairs, read_lfw_people
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.plots import save_curves, write_table

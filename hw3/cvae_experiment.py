@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from hw3 import impl
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
 from hw3.plots import save_curves, save_image_grid, write_table

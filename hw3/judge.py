@@ -187,7 +187,7 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 def train(epochs: int = 3, seed: int = 0, batch_size: int = 128, lr: float = 3e-3, max_shift: int = 2,
           device=None, log=print) -> tuple:
     """Train a fresh judge on MNIST (Adam, one-cycle learning rate, random shifts); returns (model, test accuracy)."""
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
     from hw3.device import default_device
     from hw3.training import batches, progress, seed_everything
 
@@ -243,7 +243,7 @@ def run(args):
         start = time.time()
         model, acc = train(epochs=args.epochs, seed=args.seed)
         state = {k: v.cpu() for k, v in model.state_dict().items()}
-        from hw3.data import save_atomically
+        from hw3.loaders import save_atomically
 
         save_atomically(state, args.out)
         digest = sha256(args.out)
@@ -259,7 +259,7 @@ def run(args):
         model = load_judge("cpu", args.weights, args.sha256)
     except JudgeError as error:
         raise SystemExit(f"error: {error}")
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
 
     test_x, test_y = load_mnist(train=False)
     acc = accuracy(model, test_x, test_y)

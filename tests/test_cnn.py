@@ -24,7 +24,7 @@ from gradescope_utils.autograder_utils.decorators import number, visibility, wei
 
 from hw3.cnn_experiment import FULL, convnet_convergence, reference_global_pool
 from hw3.cnn_judge import conv2d_source_problems, convnet_source_problems, source_of
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 from hw3.devicecheck import OFF_CPU, judged, judged_tensor
 from hw3.remote import RemoteHandle, StudentError
 from hw3.testing import check_metric, training_seed

@@ -10,7 +10,7 @@ from gradescope_utils.autograder_utils.decorators import number, visibility, wei
 
 from hw3.cnn_experiment import convnet_convergence
 from hw3.cnn_judge import convnet_source_problems, source_of
-from hw3.data import load_mnist
+from hw3.loaders import load_mnist
 from hw3.remote import RemoteHandle
 from hw3.testing import check_metric, training_seed
 

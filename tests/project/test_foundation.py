@@ -197,7 +197,7 @@ def test_ci_runs_the_test_command_the_readme_gives():
 # --- loaders --------------------------------------------------------------------------------
 
 def test_mnist_loader_gives_the_canonical_tensors():
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
     images, labels = load_mnist(train=False)
     assert images.shape == (10000, 1, 28, 28) and images.dtype.is_floating_point
     assert 0 <= images.min() and images.max() == 1
@@ -205,13 +205,13 @@ def test_mnist_loader_gives_the_canonical_tensors():
 
 
 def test_missing_dataset_says_how_to_fetch_it(tmp_path):
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
     with pytest.raises(datasets.DatasetError, match="python -m hw3 data --only mnist"):
         load_mnist(train=True, root=tmp_path)
 
 
 def test_lfw_split_files_parse():
-    from hw3.data import read_lfw_pairs, read_lfw_people
+    from hw3.loaders import read_lfw_pairs, read_lfw_people
     pairs = read_lfw_pairs("pairsDevTest.txt")
     assert len(pairs) == 1000 and sum(same for *_, same in pairs) == 500
     assert pairs[0][0].endswith("_0001.jpg") or pairs[0][0].count("/") == 1

@@ -18,7 +18,7 @@ def test_committed_weights_match_the_recorded_checksum():
 
 @pytest.mark.timeout(120)
 def test_judge_reaches_99_percent_on_the_mnist_test_set():
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
 
     images, labels = load_mnist(train=False)
     predicted, confidence = judge.classify(images)
@@ -53,7 +53,7 @@ def test_load_judge_is_cached_in_eval_mode_without_gradients():
 
 
 def test_classify_accepts_every_documented_shape():
-    from hw3.data import load_mnist
+    from hw3.loaders import load_mnist
 
     images, labels = load_mnist(train=False)
     images, labels = images[:50], labels[:50]
