@@ -13,6 +13,10 @@ it sent, never to the worker's (which the student's code chooses). What the stud
 process's stdout (where pytest captures it). An exception in the student's code is raised here
 as StudentError; a worker that dies or stops answering raises StudentError too, and the next
 request starts a new worker (whose handles are new: older ones then raise RemoteError).
+
+One module (over 400 lines) on purpose: it is the judge's whole half of the security boundary -- the
+worker's process, every request, and every check on what comes back -- so an audit reads it top to
+bottom; the wire format is already apart, in :mod:`hw3.remote.codec`.
 """
 import contextlib
 import json

@@ -11,6 +11,10 @@ test code or expected values, so what it returns is data for the judge to check,
 
 Every request may carry the judge's torch RNG state (set before the request runs) and every
 response carries the worker's (after it ran), so seeding on the judge side behaves as in-process.
+
+One module (over 400 lines) on purpose: it is everything that runs beside the student's code -- the
+streams, the request loop and what each operation exports -- so an audit of what can leave the
+sandbox reads it top to bottom; the wire format is already apart, in :mod:`hw3.remote.codec`.
 """
 import argparse
 import ctypes
