@@ -18,7 +18,6 @@ Outputs, in --out (default runs/cnn):
 import inspect
 import re
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -34,6 +33,7 @@ from hw3 import REPO_ROOT, impl
 from hw3.loaders import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
+from hw3.experiment import add_budget_arguments, add_common_arguments, chosen_budget, fail, run_settings
 from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
 
@@ -148,66 +148,47 @@ def write_outputs(cells, out: Path, settings: dict) -> Path:
 
 
 def configure(parser):
-    parser.add_argument("--impl", metavar="FOLDER", default=None,
-                        help=f"folder holding your cnn.py (default: ${impl.ENV_VAR}, else starter/)")
-    parser.add_argument("--out", metavar="DIR", type=Path, default=REPO_ROOT / "runs" / "cnn",
-                        help="output folder (default: runs/cnn)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of every cell (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a few minutes on a CPU: {QUICK['train_samples']:,} training and "
-                             f"{QUICK['test_samples']:,} test images per cell")
+    add_common_arguments(parser, "cnn", f"a few minutes on a CPU: {QUICK['train_samples']:,} training and "
+                                        f"{QUICK['test_samples']:,} test images per cell",
+                         out=REPO_ROOT / "runs" / "cnn", seed_help="random seed of every cell (default: 0)")
     parser.add_argument("--pooling", nargs="+", choices=POOLINGS, default=list(POOLINGS),
                         help="pooling modes of the table (default: avg max)")
     parser.add_argument("--kernel-size", nargs="+", type=int, default=list(KERNEL_SIZES), metavar="K",
                         help="kernel sizes of the table (default: 5 7)")
-    parser.add_argument("--train-samples", type=int, default=None, metavar="N",
-                        help=f"training images per cell (default: {FULL['train_samples']:,}, one epoch; "
-                             f"{QUICK['train_samples']:,} with --quick)")
-    parser.add_argument("--test-samples", type=int, default=None, metavar="N",
-                        help=f"test images (default: all {FULL['test_samples']:,}; "
-                             f"{QUICK['test_samples']:,} with --quick)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"(default: {FULL['batch_size']}; {QUICK['batch_size']} with --quick)")
-    parser.add_argument("--lr", type=float, default=None,
-                        help=f"Adam learning rate (default: {FULL['lr']:g}; {QUICK['lr']:g} with --quick)")
-
-
-def error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
+    add_budget_arguments(parser, FULL, QUICK, {"train_samples": (int, "training images per cell", "one epoch"),
+                                               "test_samples": (int, "test images", "all of them"),
+                                               "batch_size": (int, "batch size"),
+                                               "lr": (float, "Adam learning rate")})
 
 
 def run(args) -> int:
-    budget = QUICK if args.quick else FULL
-    # A flag left out takes the mode's budget; one given (even 0) is kept, so the checks below see it.
+    budget = chosen_budget(args, FULL, QUICK)
     train_samples, test_samples, batch_size, lr = (
-        budget[key] if getattr(args, key) is None else getattr(args, key)
-        for key in ("train_samples", "test_samples", "batch_size", "lr"))
+        budget[key] for key in ("train_samples", "test_samples", "batch_size", "lr"))
     bad = [k for k in args.kernel_size if not 1 <= k <= 9]
     if bad:
-        return error(f"--kernel-size {bad[0]}: must be between 1 and 9 (two k x k convolutions and a 2x2 "
+        return fail(f"--kernel-size {bad[0]}: must be between 1 and 9 (two k x k convolutions and a 2x2 "
                      f"max-pool must fit in a 28x28 image)")
     for name, value in (("--train-samples", train_samples), ("--test-samples", test_samples),
                         ("--batch-size", batch_size)):
         if value <= 0:
-            return error(f"{name} must be positive, got {value}")
+            return fail(f"{name} must be positive, got {value}")
     if test_samples > FULL["test_samples"]:
-        return error(f"--test-samples {test_samples}: MNIST has {FULL['test_samples']:,} test images")
+        return fail(f"--test-samples {test_samples}: MNIST has {FULL['test_samples']:,} test images")
     if not lr > 0:
-        return error(f"--lr must be positive, got {lr}")
+        return fail(f"--lr must be positive, got {lr}")
     try:
         cnn = impl.load("cnn", args.impl)
         train_set = load_mnist(train=True)
         test_set = tuple(t[:test_samples] for t in load_mnist(train=False))
     except (impl.ImplementationError, DatasetError) as e:
-        return error(str(e).splitlines()[0] if isinstance(e, DatasetError) else str(e))
+        return fail(str(e).splitlines()[0] if isinstance(e, DatasetError) else str(e))
 
     device = default_device()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"impl": str(impl.impl_dir(args.impl)), "quick": args.quick, "seed": args.seed,
-                "train_samples": train_samples, "test_samples": test_samples, "batch_size": batch_size,
-                "lr": lr, "optimizer": "Adam", "device": str(device)}
+    settings = run_settings(args, train_samples=train_samples, test_samples=test_samples, batch_size=batch_size,
+                            lr=lr, optimizer="Adam")
     print(f"ConvNet on MNIST ({device}): {train_samples:,} training images per cell (batches of {batch_size}, "
           f"Adam {lr:g}), tested on {test_samples:,}; cnn.py from {settings['impl']}")
     cells = []
@@ -218,7 +199,7 @@ def run(args) -> int:
                             batch_size=batch_size, lr=lr, seed=args.seed, device=device,
                             desc=cell_name(pooling, kernel_size))
         except NotImplementedError as e:
-            return error(f"cnn.py: {e}")
+            return fail(f"cnn.py: {e}")
         cells.append(cell)
         print(f"  {cell_name(pooling, kernel_size):>10}: test accuracy {cell['test_accuracy']:.2f} % "
               f"({cell['parameters']:,} parameters, trained in {cell['train_seconds']:.0f} s)")

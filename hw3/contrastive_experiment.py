@@ -32,6 +32,7 @@ from hw3 import impl
 from hw3.loaders import load_lfw_images, load_mnist, read_lfw_pairs, read_lfw_people
 from hw3.datasets import DatasetError
 from hw3.device import default_device
+from hw3.experiment import add_budget_arguments, add_common_arguments, chosen_budget, fail, run_settings
 from hw3.plots import save_curves, write_table
 from hw3.summary import Deliverable, write_summary
 from hw3.siamese import (MnistEmbeddingNet, SiameseNetwork, augment_faces, best_threshold, display_pairs,
@@ -463,45 +464,23 @@ def write_losses(losses, path):
 # --- command line ---------------------------------------------------------------------------------------
 
 def configure(parser):
-    parser.add_argument("--impl", metavar="FOLDER", default=None,
-                        help=f"folder holding contrastive.py (default: ${impl.ENV_VAR}, else starter)")
-    parser.add_argument("--out", metavar="DIR", default="runs/contrastive",
-                        help="output folder (default: runs/contrastive)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a few-minute CPU budget: MNIST {MNIST_QUICK['iterations']} and LFW "
-                             f"{LFW_QUICK['iterations']} iterations (unless the flags below say otherwise)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help=f"MNIST training iterations (default {MNIST_FULL['iterations']}; "
-                             f"--quick: {MNIST_QUICK['iterations']})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"MNIST pairs per iteration (default {MNIST_FULL['batch_size']})")
-    parser.add_argument("--lr", type=float, default=None, help=f"MNIST Adam learning rate (default {MNIST_FULL['lr']})")
+    add_common_arguments(parser, "contrastive",
+                         f"a few-minute CPU budget: MNIST {MNIST_QUICK['iterations']} and LFW "
+                         f"{LFW_QUICK['iterations']} iterations (unless the flags below say otherwise)")
+    add_budget_arguments(parser, MNIST_FULL, MNIST_QUICK, {"iterations": (int, "MNIST training iterations"),
+                                                           "batch_size": (int, "MNIST pairs per iteration"),
+                                                           "lr": (float, "MNIST Adam learning rate")})
     parser.add_argument("--embedding-dim", type=int, default=2,
                         help="MNIST embedding dimension (default 2: plotted as is; more: principal components)")
-    parser.add_argument("--margin", type=float, default=MARGIN, help=f"contrastive loss margin (default {MARGIN})")
+    parser.add_argument("--margin", type=float, default=MARGIN, help=f"contrastive loss margin (default: {MARGIN})")
     parser.add_argument("--lfw", choices=("auto", "yes", "no"), default="auto",
                         help="extra credit on LFW faces: auto (default) runs it when contrastive.py's "
                              "FaceEmbeddingNet is implemented")
-    parser.add_argument("--lfw-iterations", type=int, default=None,
-                        help=f"LFW training iterations (default {LFW_FULL['iterations']}; "
-                             f"--quick: {LFW_QUICK['iterations']})")
-    parser.add_argument("--lfw-batch-size", type=int, default=None,
-                        help=f"LFW pairs per iteration (default {LFW_FULL['batch_size']})")
-    parser.add_argument("--lfw-lr", type=float, default=None, help=f"LFW Adam learning rate (default {LFW_FULL['lr']})")
+    add_budget_arguments(parser, LFW_FULL, LFW_QUICK, {"iterations": (int, "LFW training iterations"),
+                                                       "batch_size": (int, "LFW pairs per iteration"),
+                                                       "lr": (float, "LFW Adam learning rate")}, prefix="lfw_")
     parser.add_argument("--lfw-embedding-dim", type=int, default=LFW_EMBEDDING_DIM,
-                        help=f"FaceEmbeddingNet's embedding dimension (default {LFW_EMBEDDING_DIM})")
-
-
-def budgets(args):
-    mnist = dict(MNIST_QUICK if args.quick else MNIST_FULL)
-    lfw = dict(LFW_QUICK if args.quick else LFW_FULL)
-    for budget, prefix in ((mnist, ""), (lfw, "lfw_")):
-        for key in ("iterations", "batch_size", "lr"):
-            value = getattr(args, prefix + key)
-            if value is not None:
-                budget[key] = value
-    return mnist, lfw
+                        help=f"FaceEmbeddingNet's embedding dimension (default: {LFW_EMBEDDING_DIM})")
 
 
 def face_net_implemented(contrastive) -> bool:
@@ -516,30 +495,27 @@ def face_net_implemented(contrastive) -> bool:
 
 
 def run(args):
-    mnist_budget, lfw_budget = budgets(args)
+    mnist_budget = chosen_budget(args, MNIST_FULL, MNIST_QUICK)
+    lfw_budget = chosen_budget(args, LFW_FULL, LFW_QUICK, prefix="lfw_")
     for budget in (mnist_budget, lfw_budget):
         if budget["iterations"] < 1 or budget["batch_size"] < 2 or budget["lr"] <= 0:
-            print("error: iterations must be at least 1, batch sizes at least 2 (one similar and one dissimilar "
-                  "pair) and learning rates positive", file=sys.stderr)
-            return 2
+            return fail("iterations must be at least 1, batch sizes at least 2 (one similar and one dissimilar "
+                        "pair) and learning rates positive", 2)
     if args.margin <= 0 or args.embedding_dim < 1 or args.lfw_embedding_dim < 1:
-        print("error: --margin must be positive and embedding dimensions at least 1", file=sys.stderr)
-        return 2
+        return fail("--margin must be positive and embedding dimensions at least 1", 2)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"error: cannot create the output folder {out}: {error.strerror or error}", file=sys.stderr)
-        return 1
+        return fail(f"cannot create the output folder {out}: {error.strerror or error}")
     outputs, metrics, notes = {}, {}, []
     try:
         contrastive = impl.load("contrastive", args.impl)
         for name, section, needed in (("ContrastiveLoss", "2.1", True),
                                       ("FaceEmbeddingNet", "2.4, extra credit", args.lfw == "yes")):
             if needed and not hasattr(contrastive, name):
-                print(f"error: {impl.impl_dir(args.impl) / 'contrastive.py'} defines no {name} "
-                      f"(handout section {section})", file=sys.stderr)
-                return 1
+                return fail(f"{impl.impl_dir(args.impl) / 'contrastive.py'} defines no {name} "
+                            f"(handout section {section})")
         mnist_outputs, metrics["mnist"] = run_mnist(contrastive, args, mnist_budget, out)
         outputs.update(mnist_outputs)
         lfw = args.lfw == "yes" or (args.lfw == "auto" and face_net_implemented(contrastive))
@@ -551,11 +527,10 @@ def run(args):
                                                        ": FaceEmbeddingNet is not implemented in contrastive.py"))
             print(f"note: {notes[-1]}", file=sys.stderr)
     except (NotImplementedError, impl.ImplementationError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)  # which function to implement / what is missing
-        return 1
+        return fail(str(error))  # which function to implement / what is missing
 
-    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, mnist=mnist_budget,
-                    lfw=lfw_budget if "lfw" in metrics else None, margin=args.margin, device=str(default_device()))
+    settings = run_settings(args, mnist=mnist_budget, lfw=lfw_budget if "lfw" in metrics else None,
+                            margin=args.margin)
     write_summary(out, "contrastive", settings, metrics, outputs, notes)
     print(f"wrote {len(outputs)} figures and tables and summary.json to {out}")
     return 0

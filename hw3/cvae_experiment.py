@@ -30,6 +30,7 @@ from hw3 import impl
 from hw3.loaders import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
+from hw3.experiment import add_budget_arguments, add_common_arguments, chosen_budget, fail, run_settings
 from hw3.plots import save_curves, save_image_grid, write_table
 from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
@@ -157,31 +158,20 @@ def reconstruct(model, images, labels, seed=0):
 
 
 def configure(parser):
-    parser.add_argument("--impl", metavar="FOLDER", default=None,
-                        help=f"folder holding cvae.py (default: ${impl.ENV_VAR}, else starter)")
-    parser.add_argument("--out", metavar="DIR", default="runs/cvae", help="output folder (default: runs/cvae)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a short CPU budget: {QUICK['iterations']} iterations of batches of "
-                             f"{QUICK['batch_size']} (unless --iterations/--batch-size say otherwise)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help=f"training iterations (default: {FULL['iterations']}, i.e. 10 epochs; "
-                             f"--quick: {QUICK['iterations']})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"batch size (default: {FULL['batch_size']})")
+    add_common_arguments(parser, "cvae", f"a short CPU budget: {QUICK['iterations']} iterations of batches of "
+                                         f"{QUICK['batch_size']} (unless --iterations/--batch-size say otherwise)")
+    add_budget_arguments(parser, FULL, QUICK, {"iterations": (int, "training iterations", "i.e. 10 epochs"),
+                                               "batch_size": (int, "batch size")})
     parser.add_argument("--lr", type=float, default=LEARNING_RATE, help=f"Adam learning rate (default: {LEARNING_RATE})")
     parser.add_argument("--latent-dim", type=int, default=LATENT_DIM,
                         help=f"dimension of the latent code z (default: {LATENT_DIM}, CVAE's default)")
 
 
 def run(args):
-    budget = QUICK if args.quick else FULL
-    iterations = args.iterations if args.iterations is not None else budget["iterations"]
-    batch_size = args.batch_size if args.batch_size is not None else budget["batch_size"]
+    budget = chosen_budget(args, FULL, QUICK)
+    iterations, batch_size = budget["iterations"], budget["batch_size"]
     if iterations < 1 or batch_size < 1 or args.latent_dim < 1 or not args.lr > 0:
-        print("error: --iterations, --batch-size and --latent-dim must be at least 1 and --lr positive",
-              file=sys.stderr)
-        return 2
+        return fail("--iterations, --batch-size and --latent-dim must be at least 1 and --lr positive", 2)
     try:
         cvae = impl.load("cvae", args.impl)
         result = train_cvae(cvae, iterations, batch_size, lr=args.lr, latent_dim=args.latent_dim, seed=args.seed)
@@ -191,12 +181,8 @@ def run(args):
         originals, recons = reconstruct(model, test_images[:RECONSTRUCTIONS], test_labels[:RECONSTRUCTIONS],
                                         seed=args.seed + 2)
         test_nelbo = negative_elbo(model, test_images, test_labels, seed=args.seed + 3)
-    except NotImplementedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (impl.ImplementationError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (NotImplementedError, impl.ImplementationError, DatasetError) as error:
+        return fail(str(error))
 
     out = Path(args.out)
     outputs = {
@@ -216,8 +202,8 @@ def run(args):
         f.writelines(f"{i},{loss:.4f}\n" for i, loss in enumerate(result["losses"], start=1))
     outputs["losses_table"] = (out / "losses.csv", "Training loss per iteration")
 
-    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, iterations=iterations,
-                    batch_size=batch_size, lr=args.lr, latent_dim=args.latent_dim, device=str(default_device()))
+    settings = run_settings(args, iterations=iterations, batch_size=batch_size, lr=args.lr,
+                            latent_dim=args.latent_dim)
     metrics = dict(seconds=round(result["seconds"], 1), final_training_loss=round(result["losses"][-1], 3),
                    test_negative_elbo=round(test_nelbo, 3))
     try:

@@ -22,6 +22,7 @@ from hw3 import impl
 from hw3.loaders import load_mnist
 from hw3.datasets import DatasetError
 from hw3.device import default_device
+from hw3.experiment import add_budget_arguments, add_common_arguments, chosen_budget, fail, run_settings
 from hw3.plots import save_curves, save_image_grid
 from hw3.summary import Deliverable, write_summary
 from hw3.training import batches, progress, seed_everything
@@ -135,37 +136,22 @@ def judge_score(images):
 
 
 def configure(parser):
-    parser.add_argument("--impl", metavar="FOLDER", default=None,
-                        help=f"folder holding gan.py (default: ${impl.ENV_VAR}, else starter)")
-    parser.add_argument("--out", metavar="DIR", default="runs/gan", help="output folder (default: runs/gan)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a few-minute CPU budget: {QUICK['iterations']} iterations of batches of "
-                             f"{QUICK['batch_size']} (unless --iterations/--batch-size say otherwise)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help=f"training iterations (default: {FULL['iterations']}, i.e. 5 epochs; "
-                             f"--quick: {QUICK['iterations']})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"batch size (default: {FULL['batch_size']}; --quick: {QUICK['batch_size']})")
+    add_common_arguments(parser, "gan", f"a few-minute CPU budget: {QUICK['iterations']} iterations of batches of "
+                                        f"{QUICK['batch_size']} (unless --iterations/--batch-size say otherwise)")
+    add_budget_arguments(parser, FULL, QUICK, {"iterations": (int, "training iterations", "i.e. 5 epochs"),
+                                               "batch_size": (int, "batch size")})
 
 
 def run(args):
-    budget = QUICK if args.quick else FULL
-    iterations = args.iterations if args.iterations is not None else budget["iterations"]
-    batch_size = args.batch_size if args.batch_size is not None else budget["batch_size"]
+    budget = chosen_budget(args, FULL, QUICK)
+    iterations, batch_size = budget["iterations"], budget["batch_size"]
     if iterations < 1 or batch_size < 2:
-        print("error: --iterations must be at least 1 and --batch-size at least 2 (batch norm needs "
-              "two samples)", file=sys.stderr)
-        return 2
+        return fail("--iterations must be at least 1 and --batch-size at least 2 (batch norm needs two samples)", 2)
     try:
         gan = impl.load("gan", args.impl)
         result = train_gan(gan, iterations, batch_size, seed=args.seed)
-    except NotImplementedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (impl.ImplementationError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (NotImplementedError, impl.ImplementationError, DatasetError) as error:
+        return fail(str(error))
 
     out = Path(args.out)
     outputs = {}
@@ -183,8 +169,7 @@ def run(args):
                      for i, (d, g) in enumerate(zip(result["d_loss"], result["g_loss"]), start=1))
     outputs["losses_table"] = (out / "losses.csv", "Losses per iteration")
 
-    settings = dict(impl=str(impl.impl_dir(args.impl)), quick=args.quick, seed=args.seed, iterations=iterations,
-                    batch_size=batch_size, device=str(default_device()))
+    settings = run_settings(args, iterations=iterations, batch_size=batch_size)
     metrics = dict(seconds=round(result["seconds"], 1),
                    iterations_per_second=round(iterations / result["seconds"], 3),
                    final_d_loss=result["d_loss"][-1], final_g_loss=result["g_loss"][-1])
