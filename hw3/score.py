@@ -7,7 +7,7 @@ weight, a ``@partial_credit`` test the score it set (clamped to [0, weight]), an
 The hidden tests are not in your copy, so their points per section are listed here (a project test
 checks them against the hidden tests).
 
-tests/conftest.py registers :class:`LocalScore` unless the run is the autograder's own (its plugin
+hw3/pytest_plugin.py registers :class:`LocalScore` unless the run is the autograder's own (its plugin
 is loaded, or its options below are set): the autograder prints its own table.
 """
 import math

@@ -8,7 +8,7 @@ for each submission):
     hw3/                            the provided package, judge weights included
     autograder/__init__.py, autograder/grade/   the grader, and autograder/judge/ (the judge-side
                                                 architectures of the training tests)
-    tests/                          graded tests, tests/hidden/ and test data (not tests/project/)
+    tests/                          graded tests, tests/hidden/ and test data (all of tests/)
     datasets/*.sha256, datasets/MNIST/raw/*.gz  (setup.sh verifies and extracts them)
     datasets/lfw/...                LFW (the extra credit), every file checked against lfw.sha256
     datasets/cache/lfw-*.pt         the preprocessed LFW tensor the extra-credit test loads
@@ -93,7 +93,7 @@ def members(root: Path = REPO_ROOT, tests_dir: Path = None, data_root: Path = No
     chosen.update(tree(root, "hw3"))
     chosen.update(tree(root, "autograder/grade"))
     chosen.update(tree(root, "autograder/judge"))
-    for rel, path in tree(tests_dir.parent, tests_dir.name, exclude=(f"{tests_dir.name}/project/",)).items():
+    for rel, path in tree(tests_dir.parent, tests_dir.name).items():
         chosen["tests/" + rel.split("/", 1)[1]] = path
     chosen.update(dataset_files(root, Path(data_root or default_data_root()), lfw))
     for rel, path in chosen.items():

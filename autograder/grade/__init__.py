@@ -35,8 +35,9 @@ from autograder.grade.results import (MAX_TEST_OUTPUT, PROBLEMS, apply_verdict, 
                                       safe_text, summary_table, totals, truncate)
 from autograder.grade.submission import STUDENT_FILES, Submission, SubmissionError, copy_student_files
 from hw3.files import write_json_atomically
-from hw3.problems import BY_NAME, POINTS_PER_PROBLEM, graded_test_files
+from hw3.problems import BY_NAME, NAMES, POINTS_PER_PROBLEM, graded_test_files
 from hw3.remote import JUDGE_ONLY_DATA, PREFIX_ENV, REMOTE_PROBLEMS, THREAD_POLICY
+from hw3.testing import METRICS_VAR
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder/ and hw3/
 TESTS_DIR = SOURCE_ROOT / "tests"
@@ -63,11 +64,6 @@ class GradeError(Exception):
 
 
 # --- the trusted manifest ---------------------------------------------------------------------
-
-def test_files(tests_dir: Path) -> list:
-    """The graded test files of a tests folder, grouped by problem: visible first, then hidden."""
-    return graded_test_files(tests_dir)
-
 
 def python_argv() -> list:
     """The interpreter with no user site-packages and (3.11+) no current folder on sys.path."""
@@ -133,16 +129,16 @@ def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None
 
 
 def collect_manifest(tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
-                     workdir: Path = None) -> dict:
+                     workdir: Path = None, problems=NAMES) -> dict:
     """The selected tests' trusted metadata: {"rootdir", "inifile", "tests": [spec, ...], "excluded": [...]}.
 
     Runs ``pytest --collect-only`` in a subprocess with an empty implementation folder: no student
-    code exists anywhere it could be imported from.
+    code exists anywhere it could be imported from. ``problems``: only these problems' test files.
     """
     tests_dir = Path(tests_dir).resolve()
     if not tests_dir.is_dir():
         raise GradeError(f"tests folder {tests_dir} does not exist")
-    files = test_files(tests_dir)
+    files = graded_test_files(tests_dir, problems)
     if not files:
         raise GradeError(f"no graded test files (test_<problem>.py for {', '.join(PROBLEMS)}) in {tests_dir}")
     with tempfile.TemporaryDirectory(prefix="hw3-collect-", dir=workdir) as tmp:
@@ -291,13 +287,13 @@ def worker_prefix(worker: sandbox.Sandbox, scratch: Path, impl_dir: Path, runtim
 
 def problem_paths(manifest: dict, specs: list) -> list:
     """What a problem's test process may read of the tests: its own test files, the conftest files and
-    ini file beside them, and the tests' data (never another problem's tests, nor tests/project/)."""
+    ini file beside them, and the tests' data (never another problem's tests)."""
     files = {Path(s["file"]) for s in specs}
     paths = set(files) | set(Path(manifest["rootdir"]).glob("conftest.py"))
     for folder in {f.parent for f in files}:
         for entry in folder.iterdir():
             if entry.name == "conftest.py" or (entry.suffix != ".py" and not entry.name.startswith(".")
-                                               and entry.name not in ("hidden", "project", "__pycache__")):
+                                               and entry.name not in ("hidden", "__pycache__")):
                 paths.add(entry)
     if manifest.get("inifile"):
         paths.add(Path(manifest["inifile"]))
@@ -358,7 +354,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
                                          scratch_dirs=SCRATCH_DIRS,
                                          masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA))
                 env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores))
-                env[leaderboard.METRICS_VAR] = str(leaderboard.metrics_path(scratch))  # the judge's own folder
+                env[METRICS_VAR] = str(leaderboard.metrics_path(scratch))  # the judge's own folder
                 judge = sandbox.Sandbox(sandbox.choose("none"), scratch=scratch)
             owned = worker_scratch if remote else scratch
             if lease:

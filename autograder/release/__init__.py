@@ -1,7 +1,7 @@
 """release: the student bundle, as a folder or a .zip.
 
 Contents: starter/ (checked in sync with solution/), the provided hw3/ package, the public tests
-(tests/ without tests/hidden/ and tests/project/), the datasets step (datasets/*.sha256 -- never the
+(tests/ without tests/hidden/), the datasets step (datasets/*.sha256 -- never the
 data), setup.sh, requirements.txt, pyproject.toml, .gitignore, handout/ and README.md, the students'
 own (templates/README.md: the repository's README is the staff's).
 
@@ -36,7 +36,7 @@ def members(root: Path = REPO_ROOT) -> dict:
     chosen["README.md"] = STUDENT_README
     chosen.update({rel: path for rel, path in tree(root, "starter").items() if rel.endswith(".py")})
     chosen.update(tree(root, "hw3"))
-    chosen.update(tree(root, "tests", exclude=("tests/hidden/", "tests/project/")))
+    chosen.update(tree(root, "tests", exclude=("tests/hidden/",)))
     chosen.update(tree(root, "handout"))
     for path in sorted((root / "datasets").glob("*.sha256")) + [root / "datasets" / "README.md"]:
         if path.is_file():

@@ -7,7 +7,7 @@ manifest just that problem's tests) by one of two engines:
   sandboxed test processes, the trusted manifest, weights and partial credit;
 * ``--engine warm``: the same pytest arguments, environment, verdict merging and scoring code, in
   children forked from a process that imported torch once (autograder/validate/warm.py): 3-4x
-  less CPU, no sandbox. tests/project/test_validate.py checks that both engines score alike.
+  less CPU, no sandbox. infra_tests/test_autograder/test_validate.py checks that both engines score alike.
 
     case                     expected                   how it is run
     solution                 full marks on every test   the problem's full suite
@@ -79,7 +79,7 @@ class CaseOutcome:
         return self.verdict not in (OK, NOT_CAUGHT_FAST)
 
 
-# --- scoring helpers (pure: tested on synthetic results in tests/project/test_validate.py) -----
+# --- scoring helpers (pure: tested on synthetic results in infra_tests/test_autograder/test_validate.py) -----
 
 def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
@@ -293,16 +293,8 @@ def table(outcomes: list) -> str:
 def problem_manifest(tests_dir: Path, problems) -> dict:
     """The grader's manifest of the given problems' test files only (a broken test file of another
     problem does not stop validating this one)."""
-    import autograder.grade as grader
-    from autograder.grade.results import problem_of
-    if set(problems) >= set(MODULES):
-        return grader.collect_manifest(tests_dir)
-    every = grader.test_files  # collect_manifest's file list, narrowed for this one call
-    grader.test_files = lambda folder: [f for f in every(folder) if problem_of(f) in problems]
-    try:
-        return grader.collect_manifest(tests_dir)
-    finally:
-        grader.test_files = every
+    from autograder.grade import collect_manifest
+    return collect_manifest(tests_dir, problems=[name for name in MODULES if name in problems])
 
 
 def markdown(report: dict, command: str) -> str:

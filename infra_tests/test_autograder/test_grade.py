@@ -30,9 +30,14 @@ pytestmark = pytest.mark.timeout(600)
 PROBLEMS = NAMES
 GOOD = "def value():\n    return 42\n\ndef fraction():\n    return 1.0\n\ndef hidden():\n    return 'ok'\n\n" \
        "def extra():\n    return 1\n"
-CONFTEST = '''
+
+
+def conftest_of(fixture_body: str, imports: str = "") -> str:
+    """The synthetic suite's conftest.py: one fixture per problem whose body is ``fixture_body``."""
+    return f'''
 import pytest
 from hw3 import impl
+{imports}
 
 @pytest.fixture
 def set_score():
@@ -41,7 +46,7 @@ def set_score():
 def student_module(name):
     @pytest.fixture(scope="session", name=name)
     def fixture():
-        return impl.load(name)
+{textwrap.indent(textwrap.dedent(fixture_body).strip(), " " * 8)}
     return fixture
 
 cnn = student_module("cnn")
@@ -49,6 +54,9 @@ contrastive = student_module("contrastive")
 cvae = student_module("cvae")
 gan = student_module("gan")
 '''
+
+
+CONFTEST = conftest_of("return impl.load(name)")  # the student's file in the test process
 VISIBLE = '''
 from gradescope_utils.autograder_utils.decorators import number, partial_credit, visibility, weight
 

@@ -4,7 +4,7 @@ import csv
 import io
 
 import pytest
-from test_autograder_grade import GOOD, run_cli, submission, suite  # noqa: F401  (suite: a fixture)
+from test_grade import GOOD, run_cli, submission, suite  # noqa: F401  (suite: a fixture)
 
 from autograder.grade import batch, roster
 

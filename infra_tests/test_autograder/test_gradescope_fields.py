@@ -3,7 +3,7 @@ leaderboard fed by hw3.testing.record_metric, and the schema check of each (resu
 
 The end-to-end cases grade a small synthetic suite (one visible test per problem, gan's recording
 "judge mean confidence" from the student's own function, a hidden gan test recording another metric)
-like test_autograder_grade.py does: a grade takes seconds.
+like test_grade.py does: a grade takes seconds.
 """
 import json
 import re

@@ -3,7 +3,7 @@ grader, outlived it, overran its limits, ran as root, read another student or fo
 test asserts the outcome: a valid results file, the other problems' points intact, the time limit
 held, nothing left running or written afterwards, and an unforgeable console table.
 
-Built on the synthetic four-problem suite of test_autograder_grade.py (25 points a problem, 5 extra).
+Built on the synthetic four-problem suite of test_grade.py (25 points a problem, 5 extra).
 """
 import json
 import os
@@ -23,7 +23,7 @@ from autograder import REPO_ROOT
 from autograder import grade as grader
 from autograder.grade import GradeError, batch, sandbox
 from autograder.grade.results import safe_text, schema_errors
-from test_autograder_grade import (GOOD, bad_gan, check_others_intact, grade, manifest, points,  # noqa: F401
+from test_grade import (GOOD, bad_gan, check_others_intact, grade, manifest, points,  # noqa: F401
                                    run_cli, submission, suite)
 
 pytestmark = pytest.mark.timeout(600)
@@ -435,7 +435,7 @@ def test_the_staff_tree_around_the_tests_is_not_visible(tmp_path):
     """As in this repository, the tests' rootdir holds the staff's files (solution/, benchmarks/): a
     test process sees its own test files, conftest and ini file, and none of the rest."""
     import tempfile
-    from test_autograder_grade import write_suite
+    from test_grade import write_suite
     root = Path(tempfile.mkdtemp(prefix="hw3-test-tree-"))
     try:
         root.chmod(0o755)

@@ -303,7 +303,7 @@ def test_nothing_to_compare_is_one_clear_error(tmp_path):
 
 
 def test_grade_all_with_similarity(tmp_path):
-    from test_autograder_grade import run_cli, submission, write_suite
+    from test_grade import run_cli, submission, write_suite
     import tempfile
     root = tempfile.mkdtemp(prefix="hw3-test-suite-")
     os.chmod(root, 0o755)

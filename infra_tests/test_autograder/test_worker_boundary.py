@@ -2,7 +2,7 @@
 never imports the student's file; the file runs in a sandboxed worker that holds no test code, no
 expected value and no results channel, and only plain data comes back.
 
-Built on the synthetic four-problem suite of test_autograder_grade.py, with fixtures that are
+Built on the synthetic four-problem suite of test_grade.py, with fixtures that are
 RemoteModule proxies. Each trick below once earned points in-process (issue 14's measurements); on
 top of a stub that solves nothing, each must leave gan at 0 and the other problems intact.
 """
@@ -16,31 +16,14 @@ import pytest
 
 from autograder import grade as grader
 from autograder.grade import sandbox
-from test_autograder_grade import PROBLEMS, points, submission, write_suite
+from test_grade import PROBLEMS, conftest_of, points, submission, write_suite
 
 pytestmark = pytest.mark.timeout(900)
 
-REMOTE_CONFTEST = '''
-import pytest
-from hw3 import impl
-from hw3.remote import RemoteModule
-
-@pytest.fixture
-def set_score():
-    return None
-
-def student_module(name):
-    @pytest.fixture(scope="session", name=name)
-    def fixture():
-        with RemoteModule(name, impl.impl_dir(), threads=1) as module:
-            yield module
-    return fixture
-
-cnn = student_module("cnn")
-contrastive = student_module("contrastive")
-cvae = student_module("cvae")
-gan = student_module("gan")
-'''
+REMOTE_CONFTEST = conftest_of("""
+    with RemoteModule(name, impl.impl_dir(), threads=1) as module:
+        yield module
+""", imports="from hw3.remote import RemoteModule")  # the student's file in a worker
 # Solves nothing: every test of its problem fails without a trick.
 STUB = ("def value():\n    return 41\n\ndef fraction():\n    return 0.0\n\ndef hidden():\n    return 'no'\n\n"
         "def extra():\n    return 0\n")
@@ -235,8 +218,8 @@ def test_the_worker_cannot_choose_the_judges_random_draws(tmp_path):
 
 def test_a_judge_refuses_student_code_even_when_a_suite_imports_it(tmp_path):
     """Fail closed: a suite declared remote whose fixtures import the student's file in-process (the
-    synthetic suite of test_autograder_grade) must not run that file in the unsandboxed judge."""
-    from test_autograder_grade import write_suite
+    synthetic suite of test_grade) must not run that file in the unsandboxed judge."""
+    from test_grade import write_suite
     root = Path(tempfile.mkdtemp(prefix="hw3-inprocess-suite-"))
     root.chmod(0o755)
     try:

@@ -2,7 +2,7 @@
 ``python -m hw3 submit``, and a bundle that names nothing it lacks.
 
 The bundle itself (built by ``python -m autograder release``, set up and run as a student would)
-is exercised end to end in test_autograder_build.py.
+is exercised end to end in test_build.py.
 """
 import ast
 import importlib.metadata
