@@ -1,5 +1,6 @@
-"""Small hooks for the training (convergence) tests: their seed, the metric they check, and where
-their measurements come from (``judge_code``, ``WorkerModel``).
+"""Small hooks the graded tests share: the tensor checks of the function tests (``check_tensor``,
+``check_gradients``, ``check_shape``), and for the training (convergence) tests their seed, the
+metric they check and where their measurements come from (``judge_code``, ``WorkerModel``).
 
 A training test uses them like this (nothing else changes)::
 
@@ -134,3 +135,44 @@ class WorkerModel:
         """One CPU tensor: the measurement code sends its inputs from the CPU (the worker moves them)."""
         import torch
         return iter([torch.zeros(())])
+
+
+# --- tensor checks: one wording of each failure in every problem's tests ----------------------
+
+FLOAT64_TOLERANCE = dict(rtol=1e-10, atol=1e-10)  # float64: exact up to summation order
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def check_shape(tensor, shape, what: str) -> None:
+    """Assert ``tensor`` is a tensor of shape ``shape``."""
+    import torch
+    assert isinstance(tensor, torch.Tensor), f"{what} should be a torch.Tensor, got {type(tensor).__name__}"
+    assert tuple(tensor.shape) == tuple(shape), f"{what} should have shape {tuple(shape)}, got {tuple(tensor.shape)}"
+
+
+def check_tensor(name: str, got, expected, **tolerance) -> None:
+    """Assert ``got`` is a tensor of ``expected``'s shape and dtype, close to it (float64 tolerance
+    unless ``rtol``/``atol`` are given)."""
+    import torch
+    assert isinstance(got, torch.Tensor), f"{name} should be a torch.Tensor, got {type(got).__name__}"
+    assert got.shape == expected.shape, (f"{name} should have shape {shape_str(expected.shape)}, "
+                                         f"got {shape_str(got.shape)}")
+    assert got.dtype == expected.dtype, f"{name} should have dtype {expected.dtype}, got {got.dtype}"
+    assert torch.allclose(got, expected, **(tolerance or FLOAT64_TOLERANCE)), (
+        f"{name} differs from the expected values: largest difference {(got - expected).abs().max().item():.3g}")
+
+
+def check_gradients(what: str, result: dict, expected, expected_grads) -> None:
+    """A worker's ``backward`` result (``output``, ``input_grads`` of x, weight, bias) against the
+    expected output and gradients."""
+    output, grads = result.get("output"), list(result.get("input_grads") or [])
+    check_tensor(what, output, expected.detach())
+    assert any(g is not None for g in grads), (
+        f"{what}'s output should be differentiable: build it from x, weight and bias with torch operations "
+        f"(no .detach(), .numpy(), .item() or torch.no_grad())")
+    for name, grad, expected_grad in zip(("x", "weight", "bias"), grads + [None] * 3, expected_grads):
+        assert grad is not None, f"{what}'s output does not depend on {name} (its gradient is None)"
+        check_tensor(f"the gradient of {what} with respect to {name}", grad, expected_grad)

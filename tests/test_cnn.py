@@ -27,7 +27,7 @@ from hw3.cnn_judge import conv2d_source_problems, convnet_source_problems, sourc
 from hw3.loaders import load_mnist
 from hw3.devicecheck import OFF_CPU, judged, judged_tensor
 from hw3.remote import RemoteHandle, StudentError
-from hw3.testing import check_metric, training_seed
+from hw3.testing import check_gradients, check_metric, check_tensor, shape_str, training_seed
 
 OPERATION_BUDGET = 1000   # tensor operations per conv2d call in test 1.1.6 (the reference: 19)
 SECONDS_PER_CALL = 20     # the same test's limit for loops that never reach PyTorch
@@ -41,11 +41,6 @@ SHAPES = [
     ((4, 3, 5, 6), (2, 3, 5, 6)),
     ((2, 4, 9, 7), (3, 4, 2, 4)),
 ]
-TOLERANCE = dict(rtol=1e-10, atol=1e-10)  # float64: exact up to summation order
-
-
-def shape_str(shape):
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def random_case(x_shape, w_shape, bias=True, dtype=torch.float64):
@@ -57,28 +52,6 @@ def random_case(x_shape, w_shape, bias=True, dtype=torch.float64):
 
 def max_error(a, b):
     return (a - b).abs().max().item()
-
-
-def check_tensor(name, got, expected, **tolerance):
-    """Assert ``got`` is a tensor of ``expected``'s shape and dtype, close to it."""
-    assert isinstance(got, torch.Tensor), f"{name} should be a torch.Tensor, got {type(got).__name__}"
-    assert got.shape == expected.shape, (f"{name} should have shape {shape_str(expected.shape)}, "
-                                         f"got {shape_str(got.shape)}")
-    assert got.dtype == expected.dtype, f"{name} should have dtype {expected.dtype}, got {got.dtype}"
-    assert torch.allclose(got, expected, **(tolerance or TOLERANCE)), (
-        f"{name} differs from the expected values: largest difference {max_error(got, expected):.3g}")
-
-
-def check_gradients(what, result, expected, expected_grads):
-    """A ``backward`` result of conv2d against F.conv2d's output and gradients (x, weight, bias)."""
-    output, grads = result.get("output"), list(result.get("input_grads") or [])
-    check_tensor(what, output, expected.detach())
-    assert any(g is not None for g in grads), (
-        f"{what}'s output should be differentiable: build it from x, weight and bias with torch operations "
-        f"(no .detach(), .numpy(), .item() or torch.no_grad())")
-    for name, grad, expected_grad in zip(("x", "weight", "bias"), grads + [None] * 3, expected_grads):
-        assert grad is not None, f"{what}'s output does not depend on {name} (its gradient is None)"
-        check_tensor(f"the gradient of {what} with respect to {name}", grad, expected_grad)
 
 
 def source_check(problems, claim, fix):

@@ -12,9 +12,7 @@ from hw3.cnn_experiment import convnet_convergence
 from hw3.cnn_judge import convnet_source_problems, source_of
 from hw3.loaders import load_mnist
 from hw3.remote import RemoteHandle
-from hw3.testing import check_metric, training_seed
-
-TOLERANCE = dict(rtol=1e-10, atol=1e-10)
+from hw3.testing import check_gradients, check_metric, check_tensor, shape_str, training_seed
 
 # Batches of one, one channel, one filter, very wide and very tall images and kernels, a kernel
 # covering the whole image (and, in the test, a non-contiguous input).
@@ -25,29 +23,6 @@ SHAPES = [
     ((3, 2, 13, 3), (1, 2, 1, 3)),
     ((2, 3, 4, 4), (3, 3, 4, 4)),
 ]
-
-
-def shape_str(shape):
-    return "(" + ", ".join(map(str, shape)) + ")"
-
-
-def check_tensor(name, got, expected, **tolerance):
-    assert isinstance(got, torch.Tensor), f"{name} should be a torch.Tensor, got {type(got).__name__}"
-    assert got.shape == expected.shape, (f"{name} should have shape {shape_str(expected.shape)}, "
-                                         f"got {shape_str(got.shape)}")
-    assert got.dtype == expected.dtype, f"{name} should have dtype {expected.dtype}, got {got.dtype}"
-    assert torch.allclose(got, expected, **(tolerance or TOLERANCE)), (
-        f"{name} differs from the expected values: largest difference {(got - expected).abs().max().item():.3g}")
-
-
-def check_result(what, result, expected, expected_grads):
-    """A conv2d forward-and-backward result from the worker against F.conv2d's output and gradients."""
-    output, grads = result.get("output"), list(result.get("input_grads") or [])
-    check_tensor(what, output, expected.detach())
-    assert any(g is not None for g in grads), f"{what} should be differentiable (it does not require grad)"
-    for name, grad, expected_grad in zip(("x", "weight", "bias"), grads + [None] * 3, expected_grads):
-        assert grad is not None, f"{what} does not depend on {name} (its gradient is None)"
-        check_tensor(f"the gradient of {what} with respect to {name}", grad, expected_grad)
 
 
 @weight(1.5)
@@ -71,7 +46,7 @@ def test_conv2d_values_and_gradients_edge_shapes(cnn):
             result = cnn.provided("hw3.cnn_experiment.conv2d_on_transposed_input", x.detach().transpose(2, 3),
                                   w.detach(), b.detach(), upstream, (2, 3))
             assert result["contiguous"] is False, "the worker did not pass conv2d a non-contiguous input"
-        check_result(what, result, expected, expected_grads)
+        check_gradients(what, result, expected, expected_grads)
 
 
 @weight(0.5)

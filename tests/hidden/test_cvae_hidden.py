@@ -7,10 +7,7 @@ import math
 import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-
-def check_shape(tensor, shape, what):
-    assert isinstance(tensor, torch.Tensor), f"{what} should be a torch.Tensor, got {type(tensor).__name__}"
-    assert tuple(tensor.shape) == tuple(shape), f"{what} should have shape {tuple(shape)}, got {tuple(tensor.shape)}"
+from hw3.testing import check_shape
 
 
 @weight(0.5)
