@@ -7,7 +7,7 @@ manifest just that problem's tests) by one of two engines:
   sandboxed test processes, the trusted manifest, weights and partial credit;
 * ``--engine warm``: the same pytest arguments, environment, verdict merging and scoring code, in
   children forked from a process that imported torch once (autograder/validate/warm.py): 3-4x
-  less CPU, no sandbox. infra_tests/test_autograder/test_validate.py checks that both engines score alike.
+  less CPU, no sandbox. tests_infra/test_autograder/test_validate.py checks that both engines score alike.
 
     case                     expected                   how it is run
     solution                 full marks on every test   the problem's full suite
@@ -79,7 +79,7 @@ class CaseOutcome:
         return self.verdict not in (OK, NOT_CAUGHT_FAST)
 
 
-# --- scoring helpers (pure: tested on synthetic results in infra_tests/test_autograder/test_validate.py) -----
+# --- scoring helpers (pure: tested on synthetic results in tests_infra/test_autograder/test_validate.py) -----
 
 def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"

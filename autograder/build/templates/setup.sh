@@ -3,7 +3,7 @@
 # It installs CPU-only torch/torchvision (the versions pinned in requirements.txt, from PyTorch's CPU
 # wheel index) and the other pins into /autograder/venv, then verifies the shipped datasets.
 #
-# Local simulation (infra_tests/test_autograder/test_build.py): HW3_AUTOGRADER_ROOT=DIR stands in for
+# Local simulation (tests_infra/test_autograder/test_build.py): HW3_AUTOGRADER_ROOT=DIR stands in for
 # /autograder, and HW3_AUTOGRADER_SKIP_INSTALL=1 skips apt/pip (HW3_AUTOGRADER_PYTHON names a ready Python).
 set -euo pipefail
 ROOT=${HW3_AUTOGRADER_ROOT:-/autograder}

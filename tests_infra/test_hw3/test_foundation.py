@@ -39,13 +39,13 @@ def test_bad_folder_and_module_names_are_clear(tmp_path):
 
 
 def test_pytest_impl_option_rejects_a_missing_folder(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pytest", "infra_tests/test_hw3/test_foundation.py", "-q", "--impl", str(tmp_path / "nope")],
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests_infra/test_hw3/test_foundation.py", "-q", "--impl", str(tmp_path / "nope")],
                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert run.returncode != 0 and "does not exist" in run.stderr + run.stdout
 
 
 def test_pytest_reports_which_folder_it_tests():
-    run = subprocess.run([sys.executable, "-m", "pytest", "infra_tests/test_hw3/test_foundation.py", "-q", "--co", "--impl", "starter"],
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests_infra/test_hw3/test_foundation.py", "-q", "--co", "--impl", "starter"],
                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert f"hw3 implementation tested: {REPO_ROOT / 'starter'}" in run.stdout
 
@@ -190,7 +190,7 @@ def test_data_command_fails_clearly_on_a_corrupt_mirror(tmp_path):
 def test_ci_runs_the_test_command_the_readme_gives():
     readme = (REPO_ROOT / "README.md").read_text()
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    command = ".venv/bin/python -m pytest tests/ infra_tests/ --impl solution"
+    command = ".venv/bin/python -m pytest tests/ tests_infra/ --impl solution"
     assert command in readme and command in ci
 
 

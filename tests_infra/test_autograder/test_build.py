@@ -73,7 +73,7 @@ def test_zip_holds_what_gradescope_needs(zip_members):
 @needs_solution
 def test_zip_holds_no_solution_code(zip_members):
     names = list(zip_members)
-    assert not [n for n in names if n.startswith(("solution/", "starter/", "autograder/validate/", "infra_tests/",
+    assert not [n for n in names if n.startswith(("solution/", "starter/", "autograder/validate/", "tests_infra/",
                                                   "benchmarks/", "runs/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert solution_only_lines(), "the leak check needs solution regions to compare against"
@@ -214,7 +214,7 @@ def test_bundle_has_the_student_files_only(bundle):
                      "hw3/impl.py", "tests/conftest.py", "datasets/MNIST.sha256", "datasets/lfw.sha256",
                      *[f"starter/{p}.py" for p in PROBLEMS]):
         assert required in names, f"{required} missing from the bundle"
-    assert not [n for n in names if n.startswith(("solution/", "autograder/", "tests/hidden/", "infra_tests/",
+    assert not [n for n in names if n.startswith(("solution/", "autograder/", "tests/hidden/", "tests_infra/",
                                                   "benchmarks/", "datasets/MNIST/", "datasets/lfw/",
                                                   "datasets/cache/"))]
     assert find_leaks({n: (bundle / n).read_bytes() for n in names}) == []
@@ -317,7 +317,7 @@ def test_release_to_a_zip_and_bad_outputs(tmp_path):
 # --- nothing in the bundle names what it lacks ----------------------------------------------------
 
 STAFF_ONLY = re.compile(r"python -m autograder|--impl solution|\bSPEC\.md|(?<![\w/])(?:solution|benchmarks|\.ci|"
-                        r"infra_tests|tests/hidden|dist)/")
+                        r"tests_infra|tests/hidden|dist)/")
 GENERATED = (".venv/", "runs/", "datasets/MNIST/", "datasets/lfw/", "datasets/cache/")  # setup.sh, experiments
 PATH_TOKEN = re.compile(r"(?<![\w./~$-])(?:\./)?[A-Za-z_.][\w.-]*(?:/[\w.-]*)+")
 HW3_COMMAND = re.compile(r"python -m hw3 ([a-z][\w-]*)")

@@ -15,7 +15,7 @@ A weight changed in one place and not the others would tell students something f
 three are compared here: every graded test is listed in exactly one part of its problem page with
 its real weight, each part's points are the sum of its tests', and the front page's numbers are
 the ones the decorators give. On a mismatch the message shows the rows the front page should have;
-``python infra_tests/test_hw3/test_handout.py`` prints the whole expected points column.
+``python tests_infra/test_hw3/test_handout.py`` prints the whole expected points column.
 """
 import importlib.util
 import math
