@@ -16,6 +16,9 @@ and test 1.1.5 also reads your cnn.py: conv2d's code may not use any of them. Th
 and global_pool, so a mistake in those costs points in their tests only; the training test
 (1.4.1) trains everything you wrote together, and measures the test accuracy of the handout's
 network holding the weights your training produced.
+
+One module for the problem's visible tests (hence its length): the grader runs, isolates and
+scores each problem by its test files.
 """
 import pytest
 import torch

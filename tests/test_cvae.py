@@ -5,6 +5,9 @@
 
 Points: 20.5 here; 4.5 more in hidden tests, which run when you submit (their results are shown
 after the due date); 25 in all.
+
+One module for the problem's visible tests (hence its length): the grader runs, isolates and
+scores each problem by its test files.
 """
 import contextlib
 import math

@@ -15,6 +15,8 @@ How (details and threat model in autograder/README.md):
      memory cap and an output cap. A test that does not report a finished outcome fails with the
      reason; a reported score never exceeds the manifest's weight.
   4. This (trusted) process writes the results file atomically.
+
+It stays one module, over 400 lines: the trusted pipeline reads top to bottom in the order above.
 """
 import json
 import math

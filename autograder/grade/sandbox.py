@@ -22,6 +22,8 @@ In every mode: resource limits (address space, file size, processes, no core dum
 for the kernel's OOM killer, a watchdog checked every half second (per-test budgets in CPU seconds
 of the child's whole process tree, wall-clock backstops), output kept to a bounded head and tail,
 records read from a pipe with each one's HMAC checked against a key the child reads once.
+
+One module, over 400 lines, so that every mode's isolation, limits and cleanup are audited in one place.
 """
 import atexit
 import ctypes

@@ -4,6 +4,7 @@ These do not depend on the real tests: each builds a four-problem suite in a tem
 (25 points per problem: 10 for test_value, 10 of partial credit, 5 hidden; 5 points of extra credit
 in gan's hidden file), whose student modules need no torch, so a grade takes seconds. The bad
 behaviours are injected into gan.py; the other three problems must keep their 25 points each.
+One module, though long: the suite it builds and its helpers are what the other grader tests import.
 """
 import csv
 import json

@@ -3,7 +3,8 @@ grader, outlived it, overran its limits, ran as root, read another student or fo
 test asserts the outcome: a valid results file, the other problems' points intact, the time limit
 held, nothing left running or written afterwards, and an unforgeable console table.
 
-Built on the synthetic four-problem suite of test_grade.py (25 points a problem, 5 extra).
+Built on the synthetic four-problem suite of test_grade.py (25 points a problem, 5 extra). Long as a
+catalogue is: each case is a few lines beside the others it resembles.
 """
 import json
 import os

@@ -1,4 +1,5 @@
-"""hw3.remote: the worker boundary of issue 14 (not graded; nothing uses it yet).
+"""hw3.remote: the worker boundary of issue 14, on its own (test_autograder/test_worker_boundary.py
+tests it through the grader). Long because the protocol has many small cases, each a few lines.
 
 The codec lets plain data through and nothing else, on both sides; the worker runs a student file
 in its own process and answers calls, models as handles, gradients, RNG state and errors as data;
