@@ -4,9 +4,9 @@ Each command is a module exposing ``configure(parser)`` and ``run(args)``: the v
 (``autograder/<verb>/``), except ``grade``, whose package is the grader itself and ships to
 Gradescope: its command line is ``autograder/grade/cli.py``.
 """
-import argparse
-import importlib
 import sys
+
+from hw3.cli import run_command
 
 COMMANDS = {
     "assign": ("autograder.assign", "generate starter/ from solution/"),
@@ -21,14 +21,7 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
-    for name, (module_name, help_text) in COMMANDS.items():
-        modules[name] = importlib.import_module(module_name)
-        modules[name].configure(commands.add_parser(name, help=help_text))
-    args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    return run_command("python -m autograder", __doc__.splitlines()[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

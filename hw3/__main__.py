@@ -2,9 +2,9 @@
 
 Each command is a module of this package exposing ``configure(parser)`` and ``run(args)``.
 """
-import argparse
-import importlib
 import sys
+
+from hw3.cli import run_command
 
 COMMANDS = {
     "data": ("hw3.datasets_cli", "fetch and verify MNIST and LFW into datasets/"),
@@ -19,14 +19,7 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw3", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
-    for name, (module_name, help_text) in COMMANDS.items():
-        modules[name] = importlib.import_module(module_name)
-        modules[name].configure(commands.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
-    return modules[args.command].run(args) or 0
+    return run_command("python -m hw3", __doc__.splitlines()[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":
