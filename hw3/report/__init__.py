@@ -24,12 +24,13 @@ gives it no ``--experiment-args`` (those always run it again): the summary is th
 """
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hw3 import REPO_ROOT, impl
-from hw3.report.deliverables import PROBLEMS, absent, found
+from hw3.files import UMASK, probe_writable, write_atomically
+from hw3.problems import BY_NAME, NAMES
+from hw3.report.deliverables import absent, found
 from hw3.report.render import IMAGE_TYPES, render, show
 from hw3.report.runner import LONGEST_FIRST, Outcome, reuse, run_experiment
 
@@ -53,7 +54,7 @@ def configure(parser):
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 unless every selected problem ran and has every required "
                              "deliverable (extra credit is optional)")
-    parser.add_argument("--only", metavar="PROBLEM", action="append", choices=list(PROBLEMS),
+    parser.add_argument("--only", metavar="PROBLEM", action="append", choices=list(NAMES),
                         help="report on this problem only (repeatable; default: all four)")
     parser.add_argument("--seed", type=int, default=0, help="passed on to every experiment (default: 0)")
     parser.add_argument("--format", choices=("html", "md"), default="html",
@@ -73,12 +74,12 @@ def configure(parser):
 
 
 def parse_experiment_args(values) -> dict:
-    extra = {p: [] for p in PROBLEMS}
+    extra = {p: [] for p in NAMES}
     for value in values:
         problem, _, text = value.partition("=")
-        if problem not in PROBLEMS or not _:
+        if problem not in NAMES or not _:
             raise ValueError(f"--experiment-args {value!r}: expected PROBLEM=ARGS with PROBLEM one of "
-                             f"{', '.join(PROBLEMS)}")
+                             f"{', '.join(NAMES)}")
         extra[problem] += text.split()
     return extra
 
@@ -95,27 +96,10 @@ def writable(folder: Path) -> str:
     """"" when files can be written into ``folder`` (created if need be), else the reason."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe_writable(folder)
     except OSError as error:
         return error.strerror or str(error)
     return ""
-
-
-def write_atomically(path: Path, text: str):
-    """Write through a temporary file in the same folder and rename it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def device_name() -> str:
@@ -125,7 +109,7 @@ def device_name() -> str:
 
 def run_all(args, folder: Path, out: Path, extra: dict) -> list:
     """Every selected problem's Outcome, in problem order; side by side, the longest start first."""
-    problems = [p for p in PROBLEMS if not args.only or p in args.only]
+    problems = [p for p in NAMES if not args.only or p in args.only]
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
 
     def one(index_problem):
@@ -178,15 +162,15 @@ def run(args) -> int:
     files_dir = target.with_name(target.stem + "_files") if args.format == "md" else None
     if files_dir is not None and files_dir.is_dir():
         for old in files_dir.iterdir():  # only the figures an earlier report copied there
-            if old.is_file() and old.name.split("-")[0] in PROBLEMS and old.suffix.lower() in IMAGE_TYPES:
+            if old.is_file() and old.name.split("-")[0] in NAMES and old.suffix.lower() in IMAGE_TYPES:
                 old.unlink()
-    write_atomically(target, render(outcomes, folder, out, args.quick, args.seed, args.format, files_dir,
-                                    device_name()))
+    text = render(outcomes, folder, out, args.quick, args.seed, args.format, files_dir, device_name())
+    write_atomically(target, text, mode=UMASK)  # a report is an ordinary file, as open() would make it
     for o in outcomes:  # name every deliverable the report lacks, and why
         missing = absent(o)
         if missing:
             why = f"{o.status}: {o.message}" if not o.ok else "not among its outputs"
-            print(f"warning: Problem {PROBLEMS[o.problem][0]} ({o.problem}) {why}; missing deliverables: "
+            print(f"warning: Problem {BY_NAME[o.problem].number} ({o.problem}) {why}; missing deliverables: "
                   f"{'; '.join(describe(o, d) for d in missing)}", file=sys.stderr)
     incomplete = [o.problem for o in outcomes if absent(o)]
     print(f"report written to {show(target)}"

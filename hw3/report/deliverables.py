@@ -1,15 +1,12 @@
-"""What the report holds: the four problems, and each one's writeup deliverables as its experiment
-declares them (``DELIVERABLES`` in hw3/<problem>_experiment.py), looked up by output id."""
+"""What the report holds: the problems of hw3/problems.py, and each one's writeup deliverables as its
+experiment declares them (``DELIVERABLES`` in hw3/<problem>_experiment.py), looked up by output id."""
 import importlib
 
+from hw3 import problems
 from hw3.summary import MissingOutput, output
 
-PROBLEMS = {  # command -> (problem number, title)
-    "cnn": (1, "Convolutional networks (cnn.py)"),
-    "contrastive": (2, "Siamese network and contrastive loss (contrastive.py)"),
-    "cvae": (3, "Conditional variational autoencoder (cvae.py)"),
-    "gan": (4, "Deep convolutional GAN (gan.py)"),
-}
+# name -> (number, title): a view of the registry, kept for the report's tests, which read it.
+PROBLEMS = {p.name: (p.number, p.title) for p in problems.PROBLEMS}
 
 
 def declared(problem: str) -> tuple:

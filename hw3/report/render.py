@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from hw3 import REPO_ROOT
-from hw3.report.deliverables import PROBLEMS, absent, declared, found
+from hw3.files import markdown_table
+from hw3.problems import BY_NAME
+from hw3.report.deliverables import absent, declared, found
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".svg": "image/svg+xml"}
@@ -78,11 +80,6 @@ def html_table(header, rows) -> str:
     return "\n".join(out)
 
 
-def md_table(header, rows) -> str:
-    lines = [f"| {' | '.join(map(str, header))} |", f"|{'---|' * len(header)}"]
-    return "\n".join(lines + [f"| {' | '.join(map(str, r))} |" for r in rows])
-
-
 def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -132,7 +129,7 @@ class Writer:
         """``shorten``: a table longer than LONG_TABLE rows (a loss log) keeps its first and last 5."""
         if shorten and len(rows) > LONG_TABLE:
             rows = rows[:5] + [["…"] * len(header)] + rows[-5:]
-        self.add(html_table(header, rows) if self.fmt == "html" else md_table(header, rows) + "\n")
+        self.add(html_table(header, rows) if self.fmt == "html" else markdown_table(header, rows) + "\n")
 
     def figure(self, path: Path, caption: str):
         if self.fmt == "html":
@@ -164,7 +161,7 @@ class Writer:
 
 
 def render_failure(w: Writer, outcome, out: Path):
-    number = PROBLEMS[outcome.problem][0]
+    number = BY_NAME[outcome.problem].number
     if outcome.status == "not implemented":
         w.paragraph(f"The student code of Problem {number} is not implemented yet, so this experiment "
                     f"could not run and its deliverables are missing. Implement the function named above "
@@ -205,8 +202,8 @@ def render_outputs(w: Writer, outcome):
 
 
 def render_problem(w: Writer, outcome, out: Path):
-    number, title = PROBLEMS[outcome.problem]
-    w.heading(2, f"Problem {number}: {title}", anchor=outcome.problem)
+    problem = BY_NAME[outcome.problem]
+    w.heading(2, f"Problem {problem.number}: {problem.title} ({problem.student_file})", anchor=problem.name)
     status = outcome.status + (" (reused)" if outcome.reused else "")
     badge = f'<span class="status {STATUS_CLASS[outcome.status]}">{html.escape(status)}</span>'
     seconds = f" in {outcome.seconds:.0f} s" if outcome.seconds and not outcome.reused else ""
@@ -234,17 +231,17 @@ def render_overview(w: Writer, outcomes: list, folder: Path, quick: bool, seed: 
     for o in outcomes:
         total = len(declared(o.problem))
         mode = ("quick" if o.quick else "full") if o.ok else ""
-        rows.append([f"{PROBLEMS[o.problem][0]}", o.problem, o.status + (" (reused)" if o.reused else ""), mode,
+        rows.append([f"{BY_NAME[o.problem].number}", o.problem, o.status + (" (reused)" if o.reused else ""), mode,
                      f"{total - len(absent(o))}/{total}", "" if o.reused else f"{o.seconds:.0f}"])
     w.table(["problem", "command", "status", "mode", "deliverables", "seconds"], rows)
-    links = [(f"Problem {PROBLEMS[o.problem][0]}", o.problem) for o in outcomes]
+    links = [(f"Problem {BY_NAME[o.problem].number}", o.problem) for o in outcomes]
     w.paragraph("Sections: " + ", ".join(f"{title} ({p})" for title, p in links),
                 raw_html="Sections: " + " · ".join(f'<a href="#{p}">{title}: {p}</a>' for title, p in links))
     not_done = [o.problem for o in outcomes if o.status == "not implemented"]
     if not_done:
-        w.paragraph("Not implemented: " + ", ".join(f"Problem {PROBLEMS[p][0]} ({p})" for p in not_done) + ".",
+        w.paragraph("Not implemented: " + ", ".join(f"Problem {BY_NAME[p].number} ({p})" for p in not_done) + ".",
                     css="missing")
-    lines = [f"Problem {PROBLEMS[o.problem][0]} ({o.problem}, {o.status}): "
+    lines = [f"Problem {BY_NAME[o.problem].number} ({o.problem}, {o.status}): "
              + "; ".join(d.label for d in absent(o)) for o in outcomes if absent(o)]
     if lines:
         w.paragraph("Missing deliverables: " + " | ".join(lines),
