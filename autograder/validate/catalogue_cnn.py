@@ -34,6 +34,24 @@ def conv_body(text):
     return ((CONV_BODY, text),)
 
 
+def offset_loop(start="x.new_zeros(N, F_, Hp, Wp)", accumulate="y = y +",
+                bias="y = y + bias.view(1, -1, 1, 1)", size="H - HH + 1, W - WW + 1"):
+    """A variant whose conv2d loops over the HH x WW kernel offsets, adding to ``y = start`` each offset's
+    sum over channels of a shifted slice; the variants differ in the accumulator, how they add, the bias
+    and the output size ``Hp, Wp``."""
+    return conv_body(f"""    N, C, H, W = x.shape
+    F_, _, HH, WW = weight.shape
+    Hp, Wp = {size}
+    y = {start}
+    for p in range(HH):
+        for q in range(WW):
+            {accumulate} torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
+    if bias is not None:
+        {bias}
+    return y
+""")
+
+
 VARIANTS = [
     # --- wrong: each must lose points ----------------------------------------------------------
     Variant("cnn", "true-convolution", "flips the kernel (textbook convolution instead of cross-correlation)",
@@ -51,29 +69,10 @@ VARIANTS = [
             replace=((EINSUM, 'y = torch.einsum("nijpq,fpq->nfij", windows[:, 0], weight[:, 0])'),)),
     Variant("cnn", "off-by-one", "loops over kernel offsets with an output of H-HH x W-WW (off by one), "
                                  "one row/column short",
-            replace=conv_body("""    N, C, H, W = x.shape
-    F_, _, HH, WW = weight.shape
-    Hp, Wp = H - HH, W - WW
-    y = x.new_zeros(N, F_, Hp, Wp)
-    for p in range(HH):
-        for q in range(WW):
-            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
-    if bias is not None:
-        y = y + bias.view(1, -1, 1, 1)
-    return y
-""")),
+            replace=offset_loop(size="H - HH, W - WW")),
     Variant("cnn", "float32-output", "allocates the output with torch.zeros (float32) and accumulates into it "
                                      "in place: float64 inputs give a float32, less precise result",
-            replace=conv_body("""    N, C, H, W = x.shape
-    F_, _, HH, WW = weight.shape
-    y = torch.zeros(N, F_, H - HH + 1, W - WW + 1)
-    for p in range(HH):
-        for q in range(WW):
-            y += torch.einsum("nchw,fc->nfhw", x[:, :, p:p + H - HH + 1, q:q + W - WW + 1], weight[:, :, p, q])
-    if bias is not None:
-        y = y + bias.view(1, -1, 1, 1)
-    return y
-""")),
+            replace=offset_loop(start="torch.zeros(N, F_, Hp, Wp)", accumulate="y +=")),
     Variant("cnn", "detached", "builds the output from detached tensors (no gradients reach x, weight, bias)",
             replace=((EINSUM, 'y = torch.einsum("ncijpq,fcpq->nfij", windows.detach(), weight.detach())'),
                      (BIAS, "        y = y + bias.detach().view(1, -1, 1, 1)\n"))),
@@ -159,17 +158,7 @@ VARIANTS = [
             replace=((INIT, ""),)),
     Variant("cnn", "accumulator-on-cpu", "a loop over kernel offsets accumulating into torch.zeros(..., "
                                          "dtype=x.dtype) without device=x.device: on a GPU it raises",
-            replace=conv_body("""    N, C, H, W = x.shape
-    F_, _, HH, WW = weight.shape
-    Hp, Wp = H - HH + 1, W - WW + 1
-    y = torch.zeros(N, F_, Hp, Wp, dtype=x.dtype)
-    for p in range(HH):
-        for q in range(WW):
-            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
-    if bias is not None:
-        y = y + bias.view(1, -1, 1, 1)
-    return y
-""")),
+            replace=offset_loop(start="torch.zeros(N, F_, Hp, Wp, dtype=x.dtype)")),
     Variant("cnn", "zero-bias-on-cpu", "bias=None replaced by torch.zeros(F, dtype=x.dtype) made on the CPU "
                                        "(right on the CPU, raises on a GPU)",
             replace=(("    if bias is not None:\n        y = y + bias.view(1, -1, 1, 1)\n",
@@ -178,17 +167,7 @@ VARIANTS = [
     # --- correct alternatives: each must keep full marks --------------------------------------------
     Variant("cnn", "accumulator-new-zeros", "a loop over kernel offsets accumulating in place into "
                                             "x.new_zeros(...) (x's dtype and device)", correct=True,
-            replace=conv_body("""    N, C, H, W = x.shape
-    F_, _, HH, WW = weight.shape
-    Hp, Wp = H - HH + 1, W - WW + 1
-    y = x.new_zeros(N, F_, Hp, Wp)
-    for p in range(HH):
-        for q in range(WW):
-            y += torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
-    if bias is not None:
-        y += bias.view(1, -1, 1, 1)
-    return y
-""")),
+            replace=offset_loop(accumulate="y +=", bias="y += bias.view(1, -1, 1, 1)")),
     Variant("cnn", "im2col-matmul", "im2col by hand: the windows as a (N*H'*W', C*HH*WW) matrix times the "
                                     "flattened filters", correct=True,
             replace=conv_body("""    N, C, H, W = x.shape
@@ -213,17 +192,7 @@ VARIANTS = [
 """)),
     Variant("cnn", "kernel-offset-loop", "a Python loop over the HH x WW kernel offsets, each adding a sum over "
                                          "channels of a shifted slice (the handout allows it)", correct=True,
-            replace=conv_body("""    N, C, H, W = x.shape
-    F_, _, HH, WW = weight.shape
-    Hp, Wp = H - HH + 1, W - WW + 1
-    y = 0
-    for p in range(HH):
-        for q in range(WW):
-            y = y + torch.einsum("nchw,fc->nfhw", x[:, :, p:p + Hp, q:q + Wp], weight[:, :, p, q])
-    if bias is not None:
-        y = y + bias[None, :, None, None]
-    return y
-""")),
+            replace=offset_loop(start="0", bias="y = y + bias[None, :, None, None]")),
     Variant("cnn", "as-strided-tensordot", "windows through torch.as_strided, summed with tensordot", correct=True,
             replace=conv_body("""    N, C, H, W = x.shape
     F_, _, HH, WW = weight.shape
