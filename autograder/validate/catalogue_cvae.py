@@ -13,9 +13,8 @@ REPARAM = """        std = torch.exp(0.5 * logvar)
         return mu + std * eps
 """
 KL = "    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)\n"
-LOSS = """    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")
-    return (bce + kl_divergence(mu, logvar).sum()) / recon.shape[0]
-"""
+BCE_SUM = '    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")\n'
+LOSS = BCE_SUM + "    return (bce + kl_divergence(mu, logvar).sum()) / recon.shape[0]\n"
 SIGMOID = "        return torch.sigmoid(self.fc4(h))\n"
 FORWARD = "        return self.decode(z, y), mu, logvar\n"
 
@@ -59,20 +58,16 @@ VARIANTS = [
             replace=((KL, "    return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)\n"),)),
     Variant("cvae", "kl-summed-over-batch", "kl_divergence returns one number for the batch (sum over everything)",
             replace=((KL, "    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())\n"),
-                     (LOSS, '    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")\n'
-                            '    return (bce + kl_divergence(mu, logvar)) / recon.shape[0]\n'))),
+                     (LOSS, BCE_SUM + '    return (bce + kl_divergence(mu, logvar)) / recon.shape[0]\n'))),
     Variant("cvae", "bce-mean-over-pixels", "BCE averaged over pixels (reduction='mean') plus the per-image KL mean",
             replace=((LOSS, "    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape))\n"
                             "    return bce + kl_divergence(mu, logvar).mean()\n"),)),
     Variant("cvae", "loss-summed-over-batch", "the negative ELBO summed over the batch (PyTorch's VAE example) instead of averaged",
-            replace=((LOSS, '    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")\n'
-                            '    return bce + kl_divergence(mu, logvar).sum()\n'),)),
+            replace=((LOSS, BCE_SUM + '    return bce + kl_divergence(mu, logvar).sum()\n'),)),
     Variant("cvae", "loss-without-kl", "loss_function forgets the KL term (a plain autoencoder loss)",
-            replace=((LOSS, '    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")\n'
-                            '    return bce / recon.shape[0]\n'),)),
+            replace=((LOSS, BCE_SUM + '    return bce / recon.shape[0]\n'),)),
     Variant("cvae", "loss-kl-sign", "loss_function subtracts the KL term",
-            replace=((LOSS, '    bce = F.binary_cross_entropy(recon, x.reshape(recon.shape), reduction="sum")\n'
-                            '    return (bce - kl_divergence(mu, logvar).sum()) / recon.shape[0]\n'),)),
+            replace=((LOSS, BCE_SUM + '    return (bce - kl_divergence(mu, logvar).sum()) / recon.shape[0]\n'),)),
     Variant("cvae", "forward-decodes-mu", "forward decodes mu instead of the sampled z",
             replace=((FORWARD, "        return self.decode(mu, y), mu, logvar\n"),)),
 
