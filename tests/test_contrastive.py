@@ -15,7 +15,7 @@ the distances are round numbers (3-4-5 triangles).
 
 Your contrastive.py runs in a separate worker process (hw3/remote): the `contrastive` fixture is its
 proxy. A loss comes back as a plain tensor, gradients through the provided probe
-hw3.remote.probes.gradients; training runs in the worker (hw3/contrastive_experiment.py), and the
+hw3.remote.probes.gradients; training runs in the worker (hw3/contrastive_training.py), and the
 metrics are computed here, from the weights (MNIST) or embeddings (LFW) it returns.
 """
 import math
@@ -24,7 +24,7 @@ import pytest
 import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.contrastive_experiment import lfw_verification, mnist_convergence
+from hw3.contrastive_training import lfw_verification, mnist_convergence
 from hw3.devicecheck import OFF_CPU, judged, judged_tensor
 from hw3.remote import RemoteError
 from hw3.testing import check_metric, training_seed

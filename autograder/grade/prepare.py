@@ -14,7 +14,7 @@ import sys
 
 def lfw_cache():
     """The LFW tensor the contrastive experiment and its extra-credit test load (built if missing)."""
-    from hw3.contrastive_experiment import LFW_CROP, LFW_SIZE
+    from hw3.contrastive_training import LFW_CROP, LFW_SIZE
     from hw3.loaders import lfw_cache_path, load_lfw_images
     path = lfw_cache_path(LFW_SIZE, LFW_CROP, True)
     if not path.is_file():

@@ -17,7 +17,7 @@ PREFIX_ENV = JUDGE_ENV_VAR
 # grader's worker sandbox (namespaces) each file reads as an empty file, each folder as an empty folder.
 # LFW's images sit in folders named by person (and its cache lists those names beside the faces), so a
 # worker that could read them would know who every face it is sent is: the judge sends the worker the
-# faces it trains on and embeds instead (hw3.contrastive_experiment.lfw_verification).
+# faces it trains on and embeds instead (hw3.contrastive_training.lfw_verification).
 JUDGE_ONLY_DATA = (
     "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-images-idx3-ubyte.gz",
     "MNIST/raw/t10k-labels-idx1-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte.gz",

@@ -10,7 +10,7 @@ import pytest
 import torch
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from hw3.contrastive_experiment import mnist_convergence
+from hw3.contrastive_training import mnist_convergence
 from hw3.testing import check_metric, training_seed
 
 # As in tests/test_contrastive.py (keep them equal): the tolerance of value checks, and the budget
