@@ -1,5 +1,6 @@
-"""The command table behind ``python -m hw3`` and ``python -m autograder``: each command is a module
-exposing ``configure(parser)`` and ``run(args)``; the table maps its name to the module and a help line.
+"""The command table behind ``python -m hw3`` (and the course staff's own tools): each command is a
+module exposing ``configure(parser)`` and ``run(args)``; the table maps its name to the module and a
+help line.
 """
 import argparse
 import importlib
