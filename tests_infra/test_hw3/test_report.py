@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hw3 import REPO_ROOT, report, summary
+from hw3 import REPO_ROOT, problems, report, summary
 from hw3.report import deliverables, runner
 
 # --- a fake experiment ------------------------------------------------------------------------
@@ -89,7 +89,7 @@ FAKE_EXPERIMENT = textwrap.dedent("""
 """)
 
 N_FIGURES = 1 + 10 + 2 + 4  # CNN curves, contrastive (5 MNIST + 5 LFW), CVAE grid and reconstructions, GAN
-PROBLEMS = list(deliverables.PROBLEMS)
+PROBLEMS = list(problems.NAMES)
 
 
 def labels(problem: str) -> list:
@@ -390,7 +390,8 @@ def test_report_on_the_starter_names_what_is_not_implemented(tmp_path):
     assert run.returncode == 1, run.stdout + run.stderr
     text = (tmp_path / "report.html").read_text()
     assert "Not implemented: Problem 1 (cnn), Problem 2 (contrastive), Problem 3 (cvae), Problem 4 (gan)." in text
-    for problem, (number, _) in deliverables.PROBLEMS.items():
+    for problem in PROBLEMS:
+        number = problems.BY_NAME[problem].number
         body = section(text, problem)
         assert '<span class="status notimpl">not implemented</span>' in body
         assert re.search(rf"is not implemented yet: see handout section {number}\.\d+", body), body[:2000]
