@@ -41,10 +41,6 @@ from hw3.testing import METRICS_VAR, SEED_STRIDE, SEED_VAR
 FIRST_SEED = 100
 
 
-def test_files(problems) -> list:
-    return [str(path.relative_to(REPO_ROOT)) for path in graded_test_files(REPO_ROOT / "tests", problems)]
-
-
 def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None, markexpr: str = "training",
              threads: int = None, timeouts: bool = False, log=print) -> dict:
     """One pytest process over ``files`` with the seed set; -> {"seed", "outcomes", "metrics", "seconds", ...}."""
@@ -204,7 +200,7 @@ def run(args) -> int:
             args.markdown.write_text(report)
         return 0
     problems = args.problem or list(MODULES)
-    files = test_files(problems)
+    files = [str(path.relative_to(REPO_ROOT)) for path in graded_test_files(REPO_ROOT / "tests", problems)]
     if not files or args.seeds < 1:
         print("error: no test files for " + ", ".join(problems) if not files else "error: --seeds must be >= 1",
               file=sys.stderr)
