@@ -77,13 +77,14 @@ def mnist_convergence(contrastive, seed, iterations, batch_size, lr=3e-3, refere
     With a :class:`hw3.remote.RemoteModule` (the graded tests), the worker trains (``train_mnist``,
     on the training digits it loads) and returns the trained network and the losses; this side
     embeds the digits with it (:func:`judged_embedding_net`) and computes every metric itself, on
-    the test digits and labels only it holds. ``device`` is then the worker's.
+    the test digits and labels only it holds. ``device``: where to train ("cuda", "cpu"; default:
+    a GPU if any).
     """
     train_images, train_labels = train or load_mnist(train=True)
     test_images, test_labels = test or load_mnist(train=False)
     if is_remote(contrastive):
         result = contrastive.provided("hw3.contrastive_training.train_mnist", iterations, batch_size, lr=lr,
-                                      seed=seed, show_progress=False)
+                                      seed=seed, device=device and str(device), show_progress=False)
         result = result if type(result) is dict else {}
         net = judged_embedding_net(contrastive, result.get("net"))
         losses = checked_losses(result.get("losses"), iterations)
@@ -244,7 +245,7 @@ def verify_lfw(embed_faces):
 
 
 def lfw_verification(contrastive, seed, iterations, batch_size, lr=2e-3, embedding_dim=LFW_EMBEDDING_DIM,
-                     time_limit=None):
+                     time_limit=None, device=None):
     """What the extra-credit test checks: ``train_lfw`` under a fixed budget, then
     :func:`evaluate_lfw`'s metrics.
 
@@ -254,18 +255,20 @@ def lfw_verification(contrastive, seed, iterations, batch_size, lr=2e-3, embeddi
     labels or pair structure, in an order drawn from the operating system's randomness (nothing it
     can reproduce or link to the pairs files), and returns their embeddings. This side undoes the
     order, averages each face with its mirror image and computes the threshold and every metric.
-    ``time_limit``: seconds the training request may take (default: the proxy's).
+    ``time_limit``: seconds the training request may take (default: the proxy's). ``device``: where
+    to train ("cuda", "cpu"; default: a GPU if any).
     """
+    device = device and str(device)
     if not is_remote(contrastive):
         return evaluate_lfw(train_lfw(contrastive, iterations, batch_size, lr, embedding_dim=embedding_dim,
-                                      seed=seed, show_progress=False)["net"])
+                                      seed=seed, device=device, show_progress=False)["net"])
     import contextlib
     images, labels, _, _ = load_lfw_people_split("peopleDevTrain.txt")
     limit = contrastive.time_limit(time_limit) if time_limit else contextlib.nullcontext()
     with limit:
         result = contrastive.provided("hw3.contrastive_training.train_lfw", iterations, batch_size, lr,
-                                      embedding_dim=embedding_dim, seed=seed, show_progress=False,
-                                      images=images, labels=labels)
+                                      embedding_dim=embedding_dim, seed=seed, device=device,
+                                      show_progress=False, images=images, labels=labels)
     net = result.get("net") if type(result) is dict else None
     from hw3.remote import RemoteHandle
     if not isinstance(net, RemoteHandle):

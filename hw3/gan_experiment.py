@@ -195,15 +195,15 @@ def run(args):
 # copy of the generator that handout section 4.3 prescribes (never the student's code), draws its
 # own noise and scores the digits it generates with the judge classifier (``generated_digits``).
 
-def train_for_judge(gan, iterations, batch_size=128, seed=0, grid_size=GRID_SIZE):
+def train_for_judge(gan, iterations, batch_size=128, seed=0, grid_size=GRID_SIZE, device=None):
     """Worker side of the training test: ``train_gan`` (no snapshots but the final one, which
     ``train_gan`` makes from ``grid_size`` noise vectors it draws first), then the trained generator
     as data. Returns a dict: ``generator`` ({name: tensor}, G's trained state_dict on the CPU, its
     batch norms' running statistics included), ``G`` (the trained generator itself: a handle on the
     judge's side), ``d_loss`` and ``g_loss`` (one float per iteration) and ``seconds``. No images:
-    the judge draws its own noise."""
-    result = train_gan(gan, iterations, batch_size, seed=seed, snapshot_at=(), grid_size=grid_size,
-                       show_progress=False)
+    the judge draws its own noise. ``device``: where to train ("cuda", "cpu"; default: a GPU if any)."""
+    result = train_gan(gan, iterations, batch_size, seed=seed, device=device, snapshot_at=(),
+                       grid_size=grid_size, show_progress=False)
     state = {name: tensor.detach().cpu().clone() for name, tensor in result["G"].state_dict().items()}
     return dict(generator=state, G=result["G"], d_loss=[float(v) for v in result["d_loss"]],
                 g_loss=[float(v) for v in result["g_loss"]], seconds=float(result["seconds"]))

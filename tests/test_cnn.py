@@ -418,9 +418,13 @@ WRITEUP_TABLE = {("avg", 5): 93.5, ("max", 5): 94.15, ("avg", 7): 93.09, ("max",
 @pytest.mark.gpu
 @pytest.mark.training
 @pytest.mark.timeout(3600)
+@weight(0.5)
+@number("1.4.3")
+@visibility("visible")
 @pytest.mark.parametrize("pooling, kernel_size", list(WRITEUP_TABLE))
 def test_full_budget_table_on_gpu(cnn, mnist_test, pooling, kernel_size, full_budget_device):
-    """Not graded (GPU only; on the CPU with --gpu-tests-on-cpu). ``python -m hw3 cnn``'s full mode
+    """Full budget (extra points, graded only by ``grade --device cuda --full-budget``; GPU only, on the
+    CPU with --gpu-tests-on-cpu). ``python -m hw3 cnn``'s full mode
     (FULL in hw3/cnn_experiment.py): each cell at least matches the original writeup's table."""
     accuracy, _ = convnet_convergence(cnn, mnist_test, pooling, kernel_size, training_seed(0),
                                       device=full_budget_device, train_samples=FULL["train_samples"],

@@ -12,10 +12,13 @@ test asserts; negative = a failure). Goal: every test passes for every seed.
     python -m autograder flakiness                          # 10 seeds (100..109), all problems
     python -m autograder flakiness --problem gan --seeds 3 --markdown benchmarks/RESULTS-flakiness.md
     python -m autograder flakiness --problem cnn -k learns_mnist --first-seed 0 --seeds 8 --table
+    python -m autograder flakiness --problem gan --full-budget --first-seed 0 --seeds 5 --table
 
-The last form is how a threshold is calibrated (benchmarks/RESULTS-<problem>.md): seeds from 0, so
-that seed 0 is the graded run itself, and --table adds each metric's value at every seed with their
-minimum, mean and standard deviation -- the numbers a threshold's margin is set from.
+The last two forms are how a threshold is calibrated (benchmarks/RESULTS-<problem>.md): seeds from
+0, so that seed 0 is the graded run itself, and --table adds each metric's value at every seed with
+their minimum, mean and standard deviation -- the numbers a threshold's margin is set from.
+--full-budget runs the tests marked gpu instead, which train with each experiment's full mode (on
+the CPU when there is no GPU: hours).
 
 The tests' pytest-timeout limits are off unless --keep-timeouts: this measures how a test's metric
 depends on the seed; on a shared machine a timeout would only say how busy it was. Each test's
@@ -42,13 +45,15 @@ FIRST_SEED = 100
 
 
 def run_seed(seed: int, files: list, impl: str, work: Path, keyword: str = None, markexpr: str = "training",
-             threads: int = None, timeouts: bool = False, log=print) -> dict:
-    """One pytest process over ``files`` with the seed set; -> {"seed", "outcomes", "metrics", "seconds", ...}."""
+             threads: int = None, timeouts: bool = False, full_budget: bool = False, log=print) -> dict:
+    """One pytest process over ``files`` with the seed set; -> {"seed", "outcomes", "metrics", "seconds", ...}.
+    ``full_budget``: the full-budget tests (marked gpu) instead, on a GPU if any, else on the CPU."""
     outcomes, metrics = work / f"outcomes-{seed}.jsonl", work / f"metrics-{seed}.jsonl"
     env = dict(os.environ, **{SEED_VAR: str(seed), METRICS_VAR: str(metrics)}, TQDM_DISABLE="1", MPLBACKEND="Agg")
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, "-m", f"({markexpr}) and not gpu",
+    marks = ["-m", "gpu", "--gpu-tests-on-cpu"] if full_budget else ["-m", f"({markexpr}) and not gpu"]
+    argv = [sys.executable, "-m", "pytest", *files, "--impl", impl, *marks,
             "-p", "autograder.flakiness.outcome_log", "--hw3-outcomes", str(outcomes), "-p", "no:cacheprovider",
             "-q", "--no-header", "-W", "ignore::pytest.PytestUnknownMarkWarning"]
     if not timeouts:  # seed robustness, not speed (bench_suite.py measures time): load must not fail a run
@@ -177,6 +182,9 @@ def configure(parser):
                         help="only this problem (repeatable); default: all four")
     parser.add_argument("--impl", default="solution", help="implementation folder (default solution)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only the training tests matching this -k expression")
+    parser.add_argument("--full-budget", action="store_true",
+                        help="the full-budget tests (marked gpu: each experiment's full mode) instead of the graded "
+                             "training tests; on a CUDA GPU if there is one, else on the CPU (hours)")
     parser.add_argument("--keep-timeouts", action="store_true",
                         help="keep the tests' pytest-timeout limits (by default they are off: on a loaded machine "
                              "a timeout says nothing about seeds; each test's time is reported instead)")
@@ -206,7 +214,7 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    print(f"flakiness: the training tests of {', '.join(files)} on {args.impl}, seeds {seeds[0]}..{seeds[-1]}",
+    print(f"flakiness: the {'full-budget' if args.full_budget else 'training'} tests of {', '.join(files)} on {args.impl}, seeds {seeds[0]}..{seeds[-1]}",
           flush=True)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
     say = lambda m: print(m, flush=True)
@@ -215,10 +223,11 @@ def run(args) -> int:
             from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(args.jobs) as pool:
                 runs = list(pool.map(lambda s: run_seed(s, files, args.impl, Path(tmp), args.keyword,
-                                                        threads=threads, timeouts=args.keep_timeouts, log=say), seeds))
+                                                        threads=threads, timeouts=args.keep_timeouts,
+                                                        full_budget=args.full_budget, log=say), seeds))
         else:
-            runs = [run_seed(seed, files, args.impl, Path(tmp), args.keyword, timeouts=args.keep_timeouts, log=say)
-                    for seed in seeds]
+            runs = [run_seed(seed, files, args.impl, Path(tmp), args.keyword, timeouts=args.keep_timeouts,
+                             full_budget=args.full_budget, log=say) for seed in seeds]
     for run in runs:
         run["jobs"] = args.jobs
     rows = summarize(runs)
