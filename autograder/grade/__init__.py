@@ -45,6 +45,8 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent   # holds autograder
 TESTS_DIR = SOURCE_ROOT / "tests"
 DEFAULT_TIMEOUT = 60.0        # per test, when the tests set none (pytest-timeout's ini value otherwise)
 DEFAULT_TIME_LIMIT = 1200.0   # the whole grading run
+FULL_BUDGET_TIME_LIMIT = 14400.0  # the whole run with --full-budget (its tests' timeouts are sized for a CPU)
+DEVICES = ("cpu", "cuda")     # where the student's worker trains: the CPU (CUDA hidden), or the grader's GPU
 DEFAULT_MEMORY_MB = 8192      # address space per test process (torch's CUDA build maps ~3.5 GB at import)
 STARTUP_ALLOWANCE = 180.0     # wall seconds a problem's share reserves for starting its process
 STARTUP_CPU = 120.0           # CPU seconds a test process may spend before its first test (import torch: ~5)
@@ -58,7 +60,7 @@ SCRATCH_DIRS = ("tmp", ".config", ".config/matplotlib", ".cache")   # made in ea
 GRADER_LIMIT = ("Flagged for regrade: stopped by the grader's own time limit, not because of your code "
                 "(the grading machine was too slow or busy); the staff will grade it again.")
 
-__all__ = ["grade", "collect_manifest", "Grade", "GradeError", "SubmissionError", "TESTS_DIR"]
+__all__ = ["grade", "collect_manifest", "Grade", "GradeError", "SubmissionError", "TESTS_DIR", "DEVICES"]
 
 
 class GradeError(Exception):
@@ -107,8 +109,9 @@ def worker_runtime(runtime: Path) -> list:
     return [runtime / "hw3", runtime / "datasets"]
 
 
-def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None) -> dict:
-    """A minimal environment: nothing of ours leaks in except the variables named here."""
+def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None, device: str = "cpu") -> dict:
+    """A minimal environment: nothing of ours leaks in except the variables named here. CUDA stays
+    hidden unless ``device`` is "cuda" (then the grader's own CUDA_VISIBLE_DEVICES, if any, holds)."""
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "USER": "student", "LOGNAME": "student",
@@ -123,6 +126,10 @@ def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
         if os.environ.get(name):
             env[name] = os.environ[name]
+    if device == "cuda":
+        del env["CUDA_VISIBLE_DEVICES"]
+        if os.environ.get("CUDA_VISIBLE_DEVICES"):
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     if cores:  # torch's thread pools: one thread per core this grading may use, never more
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(cores)
     for sub in SCRATCH_DIRS:
@@ -131,11 +138,12 @@ def base_env(home: Path, impl_dir: Path, runtime: Path = None, cores: int = None
 
 
 def collect_manifest(tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
-                     workdir: Path = None, problems=NAMES) -> dict:
+                     workdir: Path = None, problems=NAMES, full_budget: bool = False) -> dict:
     """The selected tests' trusted metadata: {"rootdir", "inifile", "tests": [spec, ...], "excluded": [...]}.
 
     Runs ``pytest --collect-only`` in a subprocess with an empty implementation folder: no student
     code exists anywhere it could be imported from. ``problems``: only these problems' test files.
+    ``full_budget``: the full-budget tests (marked gpu) too, which are left out otherwise.
     """
     tests_dir = Path(tests_dir).resolve()
     if not tests_dir.is_dir():
@@ -151,7 +159,9 @@ def collect_manifest(tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr:
                                 "--hw3-manifest", str(out), "-p", "no:cacheprovider", *map(str, files)]
         if keyword:
             argv += ["-k", keyword]
-        argv += ["-m", f"({markexpr}) and not gpu" if markexpr else "not gpu"]
+        selection = markexpr if full_budget else f"({markexpr}) and not gpu" if markexpr else "not gpu"
+        if selection:
+            argv += ["-m", selection]
         run = subprocess.run(argv, cwd=tmp, env=base_env(tmp / "home", tmp / "impl"), stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, errors="replace", timeout=600)
         if not out.is_file():
@@ -280,10 +290,11 @@ def pytest_args(manifest: dict, nodeids, channel: bool = True) -> list:
             *[str(root / nodeid) for nodeid in nodeids]]
 
 
-def worker_prefix(worker: sandbox.Sandbox, scratch: Path, impl_dir: Path, runtime: Path, cores: int) -> list:
+def worker_prefix(worker: sandbox.Sandbox, scratch: Path, impl_dir: Path, runtime: Path, cores: int,
+                  device: str = "cpu") -> list:
     """The command the tests start the student's worker under: its sandbox, then a fresh environment
     of the grader's choosing (nothing of the test process's) in its own scratch folder."""
-    env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
+    env = base_env(scratch, impl_dir, runtime=runtime, cores=cores, device=device)
     return worker.prefix(scratch) + ["env", "-i", "-C", str(scratch), *(f"{k}={v}" for k, v in env.items())]
 
 
@@ -316,9 +327,10 @@ def suite_remote_problems(manifest: dict) -> frozenset:
 
 def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work: Path, *, deadline: float,
                 memory_mb: int, isolation: sandbox.Isolation, runtime: Path, timeout_scale: float = 1.0,
-                cores: int = 1, remote_problems=frozenset()) -> ProblemRun:
+                cores: int = 1, remote_problems=frozenset(), device: str = "cpu") -> ProblemRun:
     """Run one problem's tests in pytest processes (sandboxed; for a problem of ``remote_problems`` only
-    its student worker is, and the judge is refused student code); restart after a kill or crash."""
+    its student worker is, and the judge is refused student code); restart after a kill or crash.
+    ``device`` "cuda": the test process and the worker see the GPU (see ``check_device``)."""
     run = ProblemRun(problem, specs)
     remote = problem in remote_problems   # its tests hold no student code: they call a worker
     marker = f"{impl_dir.parent.name}/impl/"
@@ -348,14 +360,16 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
         worker_scratch = scratch.with_name(scratch.name + "-worker") if remote else None
         lease = sandbox.UidLease() if isolation.private_uid else None
         try:
-            env = base_env(scratch, impl_dir, runtime=runtime, cores=cores)
+            env = base_env(scratch, impl_dir, runtime=runtime, cores=cores, device=device)
             if remote:  # the tests run here, outside; only the student's worker runs in the sandbox
                 worker_scratch.mkdir(mode=0o700)
                 worker = sandbox.Sandbox(isolation, read_only=[impl_dir.parent, *worker_runtime(runtime), data_root()],
                                          uid=lease.uid if lease else None, scratch=worker_scratch,
                                          scratch_dirs=SCRATCH_DIRS,
-                                         masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA))
-                env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores))
+                                         masked=tuple(data_root() / rel for rel in JUDGE_ONLY_DATA),
+                                         gpu=device == "cuda")
+                env[PREFIX_ENV] = json.dumps(worker_prefix(worker, worker_scratch, impl_dir, runtime, cores,
+                                                           device))
                 env[METRICS_VAR] = str(leaderboard.metrics_path(scratch))  # the judge's own folder
                 judge = sandbox.Sandbox(sandbox.choose("none"), scratch=scratch)
             owned = worker_scratch if remote else scratch
@@ -412,9 +426,11 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
 
             sandboxed = judge if remote else sandbox.Sandbox(
                 isolation, read_only=read_only, uid=lease.uid if lease else None, scratch=scratch,
-                scratch_dirs=SCRATCH_DIRS)
+                scratch_dirs=SCRATCH_DIRS, gpu=device == "cuda")
+            # CUDA reserves far more address space than any cap: on a GPU only the cgroup's memory limit holds
+            limits = sandbox.Limits(memory_mb=memory_mb, address_space=device != "cuda")
             child = sandbox.run(python_argv() + test_process_args(manifest, remaining), env=env, cwd=scratch,
-                                limits=sandbox.Limits(memory_mb=memory_mb), sandbox=sandboxed,
+                                limits=limits, sandbox=sandboxed,
                                 on_record=on_record, check=check)
             if remote:
                 run.metrics += leaderboard.read_metrics(leaderboard.metrics_path(scratch), by_id)
@@ -483,6 +499,28 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             break
     return run
 
+def check_device(device: str, full_budget: bool, isolation: sandbox.Isolation) -> None:
+    """GradeError unless grading on ``device`` can work here. Fails closed: "cuda" needs a GPU that
+    torch sees (and, in namespaces, NVIDIA device nodes to give the sandbox); ``full_budget`` needs
+    "cuda" (its tests train each experiment's full mode: hours on a CPU)."""
+    if device not in DEVICES:
+        raise GradeError(f"unknown device {device!r}: choose {' or '.join(DEVICES)}")
+    if full_budget and device != "cuda":
+        raise GradeError("--full-budget grades the full-budget tests, which train each experiment's full mode "
+                         "(hours on a CPU): add --device cuda on a machine with an NVIDIA GPU")
+    if device == "cpu":
+        return
+    if isolation.mode == "namespaces" and not sandbox.gpu_device_nodes():
+        raise GradeError("--device cuda: there are no NVIDIA device nodes (/dev/nvidia*) to give the sandbox; "
+                         "install the NVIDIA driver, or grade on the CPU (without --device)")
+    probe = subprocess.run(python_argv() + ["-c", "import torch; print(torch.cuda.is_available())"],
+                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    if probe.stdout.strip() != "True":
+        raise GradeError("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is not True"
+                         + (f": {truncate(probe.stderr.strip(), 500)}" if probe.returncode else "")
+                         + "); grade on the CPU (without --device), or install torch's CUDA build and the driver")
+
+
 # --- the whole submission ---------------------------------------------------------------------
 
 @dataclass
@@ -536,15 +574,18 @@ def available_cores() -> int:
 
 def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str = None, markexpr: str = None,
           manifest: dict = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-          timeout_scale: float = 1.0, isolation: str = "auto", board=(), log=None, remote_problems=None) -> Grade:
+          timeout_scale: float = 1.0, isolation: str = "auto", board=(), log=None, remote_problems=None,
+          device: str = "cpu", full_budget: bool = False) -> Grade:
     """Grade ``submission`` (folder or .zip); write Gradescope results to ``output`` if given, first
     before any student code runs (every test "not graded yet", flagged for regrade), then again as each
     problem finishes, so a grading killed from outside still leaves a valid file.
 
     ``isolation``: "auto" (namespaces; as root, refuse to grade if they cannot be set up), "namespaces",
     "uid" or "none" (see ``sandbox``). ``board``: metric names for Gradescope's leaderboard (see
-    ``leaderboard``; empty: none). Raises SubmissionError (unreadable submission), GradeError
-    (unusable tests or output path, or no sandbox).
+    ``leaderboard``; empty: none). ``device``: "cpu" (CUDA hidden) or "cuda" (the student's code trains
+    on the grader's GPU); ``full_budget`` (with "cuda" only): the full-budget tests too, as extra points.
+    Raises SubmissionError (unreadable submission), GradeError (unusable tests or output path, no
+    sandbox, or no GPU for "cuda").
     """
     started = time.monotonic()
     deadline = started + time_limit - RESULTS_RESERVE
@@ -558,6 +599,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         chosen = sandbox.choose(isolation)
     except sandbox.IsolationError as error:
         raise GradeError(str(error)) from None
+    check_device(device, full_budget, chosen)
     sandbox.become_subreaper()
     cores = available_cores()
     work = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
@@ -568,15 +610,17 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
         shutil.rmtree(work / "submission")  # from here on the submission exists only in this process
         if manifest is None:
             say("collecting the tests")
-            manifest = collect_manifest(tests_dir, keyword, markexpr, workdir=work)
+            manifest = collect_manifest(tests_dir, keyword, markexpr, workdir=work, full_budget=full_budget)
         runtime = make_runtime(work / secrets.token_hex(8))
         warnings = check_weights(manifest)
         notes = list(found.notes)
-        logs = [f"sandbox: {chosen.describe()}", f"cores: {cores} (torch threads per test process)"]
+        logs = [f"sandbox: {chosen.describe()}", f"cores: {cores} (torch threads per test process)",
+                f"device: {device}" + (" (the full-budget tests included)" if full_budget else "")]
         say(logs[0])
         verdicts, metrics = {}, []
         extra_data = {"grader_version": grader_version(sorted({t["file"] for t in manifest["tests"]})),
-                      "isolation": chosen.mode, "seed": {"HW3_TEST_SEED": None, "PYTHONHASHSEED": 0}}
+                      "isolation": chosen.mode, "seed": {"HW3_TEST_SEED": None, "PYTHONHASHSEED": 0},
+                      "device": device, "full_budget": full_budget}
         not_yet = {"outcome": "failed", "regrade": True,
                    "output": GRADER_LIMIT + " Grading stopped before this test ran."}
 
@@ -617,7 +661,7 @@ def grade(submission, output=None, *, tests_dir: Path = TESTS_DIR, keyword: str 
                                   deadline=share, memory_mb=memory_mb, isolation=chosen, runtime=runtime,
                                   timeout_scale=timeout_scale, cores=cores,
                                   remote_problems=suite_remote_problems(manifest) if remote_problems is None
-                                  else frozenset(remote_problems))
+                                  else frozenset(remote_problems), device=device)
             except Exception as error:  # noqa: BLE001 -- a grader fault costs this problem only, flagged
                 run = ProblemRun(problem, specs)
                 for spec in specs:

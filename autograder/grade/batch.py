@@ -21,7 +21,7 @@ from pathlib import Path
 
 from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, SOURCE_ROOT, TESTS_DIR, GradeError,
                               collect_manifest)
-from autograder.grade import roster
+from autograder.grade import check_device, roster, sandbox
 from autograder.grade.results import PROBLEMS, gradescope_results, safe_text
 from hw3.files import probe_writable, write_atomically, write_json_atomically
 
@@ -89,8 +89,9 @@ def core_slots(jobs: int) -> list:
 
 def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, keyword: str = None,
               markexpr: str = None, time_limit: float = DEFAULT_TIME_LIMIT, memory_mb: int = DEFAULT_MEMORY_MB,
-              isolation: str = "auto", board=(), log=print) -> list:
-    """Grade every submission in ``folder``; returns the gradebook rows (dicts keyed by COLUMNS)."""
+              isolation: str = "auto", board=(), log=print, device: str = "cpu", full_budget: bool = False) -> list:
+    """Grade every submission in ``folder``; returns the gradebook rows (dicts keyed by COLUMNS).
+    ``device``, ``full_budget``: as ``grade``'s, for every submission."""
     folder, outdir = Path(folder).expanduser(), Path(outdir).expanduser()
     if not folder.is_dir():
         raise GradeError(f"submissions folder {folder} does not exist or is not a folder")
@@ -109,7 +110,12 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
     people, missing, mode = roster.identify(folder, students)
     log(f"students from {'submission_metadata.yml (a Gradescope export)' if mode == 'gradescope' else 'folder names'}")
     log(f"collecting the tests in {tests_dir}")
-    manifest = collect_manifest(tests_dir, keyword, markexpr)
+    if device != "cpu" or full_budget:  # fail before grading anyone, not once per student
+        try:
+            check_device(device, full_budget, sandbox.choose(isolation))
+        except sandbox.IsolationError as error:
+            raise GradeError(str(error)) from None
+    manifest = collect_manifest(tests_dir, keyword, markexpr, full_budget=full_budget)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="hw3-grade-all-") as tmp:
         manifest_file = Path(tmp) / "manifest.json"
@@ -126,7 +132,8 @@ def grade_all(folder, outdir, *, jobs: int = 2, tests_dir: Path = TESTS_DIR, key
             job.chmod(0o600)
             argv = [sys.executable, "-m", "autograder.grade", "--job", str(job),
                     "--manifest", str(manifest_file), "--time-limit", str(time_limit),
-                    "--memory-mb", str(memory_mb), "--isolation", isolation, "--quiet",
+                    "--memory-mb", str(memory_mb), "--isolation", isolation, "--device", device, "--quiet",
+                    *(["--full-budget"] if full_budget else []),
                     *(f"--leaderboard={name}" for name in board)]
             started = time.monotonic()
             env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}

@@ -5,8 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, TESTS_DIR, GradeError, SubmissionError,
-                              grade, sandbox)
+from autograder.grade import (DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT, DEVICES, FULL_BUDGET_TIME_LIMIT, TESTS_DIR,
+                              GradeError, SubmissionError, grade, sandbox)
 
 
 def safe_console():
@@ -26,14 +26,21 @@ def add_common_options(parser):
                         help="only the tests matching this pytest -m expression (e.g. 'not training')")
     parser.add_argument("--tests", metavar="DIR", type=Path, default=TESTS_DIR,
                         help=f"the tests folder (default: {TESTS_DIR})")
-    parser.add_argument("--time-limit", metavar="SECONDS", type=float, default=DEFAULT_TIME_LIMIT,
-                        help=f"whole-run limit per submission (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument("--time-limit", metavar="SECONDS", type=float, default=None,
+                        help=f"whole-run limit per submission (default {DEFAULT_TIME_LIMIT:g}; with --full-budget "
+                             f"{FULL_BUDGET_TIME_LIMIT:g})")
     parser.add_argument("--memory-mb", metavar="MB", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"address-space cap of each test process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--isolation", choices=("auto", *sandbox.MODES), default="auto",
                         help="how student code is contained: auto (default: namespaces; as root, grading refuses "
                              "to start without them), namespaces (bubblewrap), uid (root only: a private uid, "
                              "no namespaces), none (trusted code only: runs as you)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where the student's code trains: cpu (default; CUDA hidden) or cuda (this machine's "
+                             "GPU; refused where torch sees none)")
+    parser.add_argument("--full-budget", action="store_true",
+                        help="with --device cuda: grade the full-budget tests too (each experiment's full mode), "
+                             "as extra points beyond each problem's 25 (their weights: autograder/README.md)")
     parser.add_argument("--leaderboard", metavar="METRIC", action="append", default=[],
                         help="publish this recorded metric (hw3.testing.record_metric's name) on Gradescope's "
                              "leaderboard; repeatable; 'default': the GAN's judge confidence and the LFW "
@@ -51,8 +58,16 @@ def configure(parser):
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)       # grade-all: submission and output
 
 
+def whole_run_limit(args) -> float:
+    """--time-limit, else its default for the mode (the full-budget tests need hours of timeouts)."""
+    if args.time_limit is not None:
+        return args.time_limit
+    return FULL_BUDGET_TIME_LIMIT if args.full_budget else DEFAULT_TIME_LIMIT
+
+
 def run(args) -> int:
     safe_console()
+    args.time_limit = whole_run_limit(args)
     if args.time_limit <= 0 or args.memory_mb < 0:
         print("error: --time-limit must be positive and --memory-mb at least 0", file=sys.stderr)
         return 2
@@ -67,7 +82,8 @@ def run(args) -> int:
     try:
         report = grade(args.submission, args.output, tests_dir=args.tests, keyword=args.keyword,
                        markexpr=args.markexpr, manifest=manifest, time_limit=args.time_limit,
-                       memory_mb=args.memory_mb, isolation=args.isolation, board=args.leaderboard, log=log)
+                       memory_mb=args.memory_mb, isolation=args.isolation, board=args.leaderboard, log=log,
+                       device=args.device, full_budget=args.full_budget)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -79,9 +79,11 @@ def spec_of(item) -> dict:
     if hidden and visibility == "visible":
         warnings.append(f"{item.nodeid}: hidden test marked visible; graded as after_due_date")
         visibility = "after_due_date"
-    extra = item.get_closest_marker("extra_credit") is not None
+    full_budget = item.get_closest_marker("gpu") is not None   # graded only by grade --full-budget
+    extra = full_budget or item.get_closest_marker("extra_credit") is not None   # beyond the problem's 25
     tags = [problem] + (["hidden"] if hidden else []) + (["extra_credit"] if extra else [])
     tags += ["training"] if item.get_closest_marker("training") else []
+    tags += ["full_budget"] if full_budget else []
     tags += [str(t) for t in getattr(function, "__tags__", ())]
     return {
         "nodeid": item.nodeid,

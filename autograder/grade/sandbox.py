@@ -338,15 +338,20 @@ _EMPTY_DIR = []
 
 
 def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: int = None, scratch: Path = None,
-                 scratch_dirs=(), masked=()) -> list:
+                 scratch_dirs=(), masked=(), gpu: bool = False) -> list:
     """argv prefix of a namespaces sandbox that sees only the system, ``read_only`` and ``writable``, and
     has ``scratch`` (with ``scratch_dirs`` in it) as a private size-limited tmpfs. Each of ``masked``
-    (files or folders inside what is bound) reads as an empty file or an empty folder."""
+    (files or folders inside what is bound) reads as an empty file or an empty folder. ``gpu``: the
+    NVIDIA device nodes too, and /sys read-only (CUDA finds its devices there)."""
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if isolation.user_namespace:
         args += ["--unshare-user"]
     args += _system_binds() + ["--proc", "/proc", "--dev", "/dev"]
+    if gpu:  # after --dev, whose fresh /dev would hide them; --dev-bind: device nodes must stay usable
+        args += ["--ro-bind", "/sys", "/sys"]
+        for node in gpu_device_nodes():
+            args += ["--dev-bind", str(node), str(node)]
     for folder, megabytes in TMPFS_MB.items():
         args += ["--perms", "1777", "--size", str(megabytes << 20), "--tmpfs", folder]
     covered, binds = {Path("/usr"), Path("/etc")}, []
@@ -380,6 +385,12 @@ def bwrap_prefix(isolation: Isolation, *, read_only, writable, cwd: Path, uid: i
     if uid is not None:
         args += setpriv_prefix(uid)
     return args
+
+
+def gpu_device_nodes(dev: Path = Path("/dev")) -> list:
+    """The NVIDIA driver's device nodes a CUDA process opens (/dev/nvidiactl, /dev/nvidia0, ...,
+    /dev/nvidia-uvm, and the /dev/nvidia-caps folder), those that exist."""
+    return sorted(path for path in dev.glob("nvidia*") if path.is_char_device() or path.is_dir())
 
 
 # --- process trees ----------------------------------------------------------------------------
@@ -490,6 +501,7 @@ class Limits:
                                 # memory of the whole tree, tmpfs files included; 0: none
     file_mb: int = 1024         # RLIMIT_FSIZE
     processes: int = None       # RLIMIT_NPROC with a private uid, and the tree's pids.max; None: PROCESSES
+    address_space: bool = True  # memory_mb caps each process's RLIMIT_AS too (off on a GPU: CUDA maps terabytes)
 
 
 @dataclass
@@ -530,7 +542,7 @@ def _preexec(limits: Limits, private_uid: bool, group=None):
         if group is not None:  # before anything else: every process the child starts is in the group
             group.enter()
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory:
+        if memory and limits.address_space:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         if file_size:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
@@ -578,12 +590,13 @@ class Sandbox:
     scratch: Path = None          # the working folder: a private tmpfs with namespaces
     scratch_dirs: tuple = ()      # folders made inside it
     masked: tuple = ()            # files and folders it reads as empty (namespaces only): the judge's data
+    gpu: bool = False             # namespaces: the NVIDIA device nodes and /sys (read-only) are visible
 
     def prefix(self, cwd: Path) -> list:
         if self.isolation.mode == "namespaces":
             return bwrap_prefix(self.isolation, read_only=[*python_paths(), *self.read_only],
                                 writable=self.writable, cwd=cwd, uid=self.uid, scratch=self.scratch,
-                                scratch_dirs=self.scratch_dirs, masked=self.masked)
+                                scratch_dirs=self.scratch_dirs, masked=self.masked, gpu=self.gpu)
         if self.isolation.mode == "uid":
             return setpriv_prefix(self.uid)
         return []

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from autograder.grade import GradeError, SubmissionError
-from autograder.grade.cli import add_common_options, safe_console
+from autograder.grade.cli import add_common_options, safe_console, whole_run_limit
 from autograder.grade.results import safe_text
 
 
@@ -28,8 +28,9 @@ def run(args) -> int:
     from autograder.grade.batch import grade_all
     try:
         rows = grade_all(args.folder, args.output, jobs=args.jobs, tests_dir=args.tests, keyword=args.keyword,
-                         markexpr=args.markexpr, time_limit=args.time_limit, memory_mb=args.memory_mb,
-                         isolation=args.isolation, board=args.leaderboard)
+                         markexpr=args.markexpr, time_limit=whole_run_limit(args), memory_mb=args.memory_mb,
+                         isolation=args.isolation, board=args.leaderboard, device=args.device,
+                         full_budget=args.full_budget)
     except (GradeError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
