@@ -508,12 +508,14 @@ def test_samples_show_the_requested_digit(trained):
 # ---------------------------------------------------------------------------------------------
 # Full budget (python -m hw3 cvae's full mode): extra points with grade --device cuda --full-budget
 # only; GPU only (on the CPU with --gpu-tests-on-cpu). Issue 16's goal: judge accuracy >= 95 % over
-# all labels and >= 85 % for every label. Calibration: the staff's RESULTS-cvae.md, "Full budget".
+# all labels and >= 85 % for every label. Calibration: the staff's RESULTS-cvae.md, "Full budget"
+# (reference, 5 seeds: -ELBO 132.6-133.0; judge mean 0.967-0.991; worst label 0.83-0.93, so the
+# per-label goal holds on 4 of 5 seeds and its threshold sits 0.08 below the worst).
 # ---------------------------------------------------------------------------------------------
 
 FULL_NEGATIVE_ELBO_THRESHOLD = 136.0
 FULL_JUDGE_MEAN_THRESHOLD = 0.95
-FULL_JUDGE_LABEL_THRESHOLD = 0.85
+FULL_JUDGE_LABEL_THRESHOLD = 0.75
 
 
 @pytest.mark.gpu
