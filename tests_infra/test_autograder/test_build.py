@@ -270,8 +270,10 @@ def test_student_tests_one_problem_on_the_starter_and_sees_the_score(student_bun
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     import xml.etree.ElementTree as ET
     cases = list(ET.parse(junit).getroot().iter("testcase"))
-    failures = [[c for c in case if c.tag in ("failure", "error")] for case in cases]
-    assert cases and all(failures), "tests passing on the starter"
+    # the full-budget test (marked gpu) skips without a GPU; every other test fails on the stubs
+    graded = [case for case in cases if not case.get("name", "").startswith("test_full_budget")]
+    failures = [[c for c in case if c.tag in ("failure", "error")] for case in graded]
+    assert graded and all(failures), "tests passing on the starter"
     assert all("not implemented" in (f[0].get("message", "") + (f[0].text or "")) for f in failures)
     from hw3 import score
     table = run.stdout[run.stdout.index("hw3 local score"):]
