@@ -499,6 +499,7 @@ def run_problem(problem: str, specs: list, manifest: dict, impl_dir: Path, work:
             break
     return run
 
+
 def check_device(device: str, full_budget: bool, isolation: sandbox.Isolation) -> None:
     """GradeError unless grading on ``device`` can work here. Fails closed: "cuda" needs a GPU that
     torch sees (and, in namespaces, NVIDIA device nodes to give the sandbox); ``full_budget`` needs
@@ -513,8 +514,12 @@ def check_device(device: str, full_budget: bool, isolation: sandbox.Isolation) -
     if isolation.mode == "namespaces" and not sandbox.gpu_device_nodes():
         raise GradeError("--device cuda: there are no NVIDIA device nodes (/dev/nvidia*) to give the sandbox; "
                          "install the NVIDIA driver, or grade on the CPU (without --device)")
-    probe = subprocess.run(python_argv() + ["-c", "import torch; print(torch.cuda.is_available())"],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    try:
+        probe = subprocess.run(python_argv() + ["-c", "import torch; print(torch.cuda.is_available())"],
+                               env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise GradeError("--device cuda: asking torch for a CUDA GPU took over 300 s; check the driver "
+                         "(nvidia-smi), or grade on the CPU (without --device)") from None
     if probe.stdout.strip() != "True":
         raise GradeError("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is not True"
                          + (f": {truncate(probe.stderr.strip(), 500)}" if probe.returncode else "")
