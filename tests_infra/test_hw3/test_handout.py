@@ -50,7 +50,9 @@ class Graded:
 
 
 def graded_tests() -> dict:
-    """{test number: Graded} over tests/test_*.py and tests/hidden/test_*.py."""
+    """{test number: Graded} over tests/test_*.py and tests/hidden/test_*.py: the tests Gradescope
+    grades. The full-budget tests (marked gpu) are left out: only an instructor's grading on a GPU
+    (grade --device cuda --full-budget) scores them, as extra points autograder/README.md lists."""
     files = sorted((REPO_ROOT / "tests").glob("test_*.py")) + sorted((REPO_ROOT / "tests" / "hidden").glob("test_*.py"))
     tests = {}
     for path in files:
@@ -61,6 +63,8 @@ def graded_tests() -> dict:
             if not (name.startswith("test") and callable(function) and hasattr(function, "__weight__")):
                 continue
             marks = getattr(function, "pytestmark", [])
+            if any(m.name == "gpu" for m in marks):
+                continue
             cases = math.prod(len(m.args[1]) for m in marks if m.name == "parametrize")
             number = str(function.__number__)
             where = f"{path.relative_to(REPO_ROOT)}::{name}"
