@@ -467,7 +467,8 @@ def check_generator(gan, iterations, batch_size, samples, min_confidence, min_co
 
 
 # python -m hw3 gan's full mode (FULL: 2,340 iterations of 128, the writeup's run); issue 16's goal:
-# every class covered, mean confidence >= 0.9. Calibration: the staff's RESULTS-gan.md, "Full budget".
+# every class covered, mean confidence >= 0.9. Calibration: the staff's RESULTS-gan.md, "Full budget"
+# (reference, 5 seeds: confidence 0.946-0.950, all 10 classes covered on every seed).
 FULL_JUDGE_SAMPLES = 1000
 FULL_MIN_CONFIDENCE = 0.9
 FULL_MIN_COVERAGE = 10
